@@ -1,0 +1,3 @@
+from conductor_events.cli import main
+
+main()

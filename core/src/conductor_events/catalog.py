@@ -1,0 +1,24 @@
+"""Where the queue types this project knows of come from, for install hints in errors."""
+
+from __future__ import annotations
+
+KNOWN_PACKAGES = {
+    "sqs": "conductor-events-sqs",
+    "kafka": "conductor-events-kafka",
+    "azure": "conductor-events-azure",
+}
+
+CONDUCTOR_SERVER_TYPES = frozenset(
+    {"amqp_queue", "amqp_exchange", "nats", "nats_stream", "jsm", "default"}
+)
+"""Queue types of a Conductor server that no package here provides."""
+
+
+def install_hint(type_name: str) -> str:
+    """What to install to get a queue type, in words that fit after a semicolon."""
+    package = KNOWN_PACKAGES.get(type_name)
+    if package is not None:
+        return f"install {package} (pip install 'conductor-events[{type_name}]')"
+    if type_name in CONDUCTOR_SERVER_TYPES:
+        return "it is a Conductor server queue type that no conductor-events plugin provides"
+    return "install the plugin package that provides it (see `conductor-events plugins`)"

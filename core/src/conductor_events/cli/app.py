@@ -1,0 +1,111 @@
+"""The command group, its global options, and the state commands share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from conductor_events.config.model import Configuration
+    from conductor_events.plugins import PluginHost
+    from conductor_events.runtime import EventQueues
+
+
+@dataclass
+class App:
+    """What the global options set up; plugins and configuration load on first use."""
+
+    config_files: list[str]
+    strict_plugins: bool
+    debug: bool
+    _plugins: PluginHost | None = field(default=None, repr=False)
+
+    @property
+    def plugins(self) -> PluginHost:
+        if self._plugins is None:
+            from conductor_events.plugins import PluginHost
+
+            self._plugins = PluginHost(strict=True if self.strict_plugins else None)
+        return self._plugins
+
+    def configuration(self) -> Configuration:
+        """The configuration with every problem collected (for ``config`` commands)."""
+        from conductor_events.config.loader import load_configuration
+
+        return load_configuration(self.config_files, self.plugins)
+
+    def event_queues(self) -> EventQueues:
+        """Queues for a command that does work: refuses a configuration with errors."""
+        from conductor_events.runtime import EventQueues
+
+        return EventQueues.from_files(self.config_files, plugins=self.plugins)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-c",
+    "--config",
+    "config_files",
+    multiple=True,
+    metavar="FILE",
+    help="Properties file; repeat for several, later ones override earlier ones. "
+    "Default: the files in CONDUCTOR_EVENTS_CONFIG (separated by ':').",
+)
+@click.option(
+    "--strict-plugins",
+    is_flag=True,
+    help="Fail when any plugin fails to load (also CONDUCTOR_EVENTS_STRICT_PLUGINS=1).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Least severe log level shown.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Log lines for people (console) or machines (json); auto picks console on a terminal.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="conductor-events", prog_name="conductor-events")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_files: tuple[str, ...],
+    strict_plugins: bool,
+    log_level: str,
+    log_format: str,
+    debug: bool,
+) -> None:
+    """Conductor's eventing layer: publish EVENT tasks, consume event queues, inspect plugins
+    and configuration."""
+    from conductor_events.logging import configure_logging
+
+    configure_logging("debug" if debug else log_level, log_format)
+    files = list(config_files)
+    if not files:
+        from conductor_events.config.loader import config_files_from_env
+
+        files = config_files_from_env()
+    ctx.obj = App(config_files=files, strict_plugins=strict_plugins, debug=debug)
+
+
+def _register_commands() -> None:
+    from conductor_events.cli import config_cmd, listen_cmd, plugins_cmd, publish_cmd
+
+    cli.add_command(plugins_cmd.plugins)
+    cli.add_command(config_cmd.config)
+    cli.add_command(publish_cmd.publish)
+    cli.add_command(listen_cmd.listen)
+
+
+_register_commands()

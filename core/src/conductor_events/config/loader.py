@@ -1,0 +1,264 @@
+"""Loading the configuration: properties files, then Spring-form environment overrides.
+
+Priority, highest first: environment variables, later files, earlier files, defaults. Each
+section this project owns is checked strictly; other ``conductor.*`` keys (a Conductor
+server's own, such as ``conductor.db.type``) and keys outside ``conductor.`` are ignored, so one
+file can configure both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from conductor_events.catalog import install_hint
+from conductor_events.config.binding import (
+    Loc,
+    bind,
+    env_name,
+    known_keys,
+    normalize,
+    set_in,
+)
+from conductor_events.config.model import ConfigProblem, Configuration, Entry
+from conductor_events.config.properties import RawProperty, Source, read_properties_file
+from conductor_events.config.settings import (
+    DefaultEventQueueSettings,
+    QueueSettings,
+    SectionSettings,
+)
+
+if TYPE_CHECKING:
+    from conductor_events.plugins import PluginHost
+
+CORE_PLUGIN = "conductor-events"
+QUEUES_PREFIX = "conductor.event-queues"
+CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
+"""Configuration files when no ``-c`` is given, separated by the OS path separator."""
+
+
+@dataclass
+class _Section:
+    """Values being bound into one settings model, remembering where each came from."""
+
+    prefix: str
+    model: type[SectionSettings]
+    plugin: str
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[Loc, Entry] = field(default_factory=dict)
+
+    def key_for(self, loc: Sequence[str | int]) -> tuple[str, Entry | None]:
+        """The property key and entry that a validation error's ``loc`` points at."""
+        parts = tuple(str(p) for p in loc)
+        for size in range(len(parts), 0, -1):
+            entry = self.origins.get(parts[:size])
+            if entry is not None:
+                return entry.key, entry
+        suffix = ".".join(p.replace("_", "-") for p in parts)
+        return (f"{self.prefix}.{suffix}" if suffix else self.prefix), None
+
+
+def config_files_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The files named by ``CONDUCTOR_EVENTS_CONFIG``."""
+    value = (os.environ if environ is None else environ).get(CONFIG_ENV, "")
+    return [part for part in value.split(os.pathsep) if part]
+
+
+def load_configuration(
+    files: Iterable[str | Path],
+    plugins: PluginHost,
+    environ: Mapping[str, str] | None = None,
+) -> Configuration:
+    """Read, bind and validate; every problem is collected, none raised (see ``raise_for_errors``).
+
+    A file that cannot be read or parsed raises :class:`~conductor_events.errors.ConfigError`.
+    """
+    env = os.environ if environ is None else environ
+    file_names = tuple(str(f) for f in files)
+    raw: list[RawProperty] = [prop for name in file_names for prop in read_properties_file(name)]
+    return _Loader(plugins).load(raw, env, file_names)
+
+
+class _Loader:
+    def __init__(self, plugins: PluginHost) -> None:
+        self.plugins = plugins
+        self.queue_types = plugins.queue_types()
+        self.problems: list[ConfigProblem] = []
+        self.entries: dict[str, Entry] = {}
+        self.default_section = _Section(
+            DefaultEventQueueSettings.section, DefaultEventQueueSettings, CORE_PLUGIN
+        )
+        self.queue_sections = {
+            name: _Section(f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings, reg.plugin.label)
+            for name, reg in self.queue_types.items()
+        }
+        self._types_by_normal = {normalize(name): name for name in self.queue_types}
+        self._reported_missing: set[str] = set()
+
+    def load(
+        self, raw: list[RawProperty], env: Mapping[str, str], files: tuple[str, ...]
+    ) -> Configuration:
+        for prop in [*raw, *self._environment(env)]:
+            self._accept(prop)
+        default_queue = self._validate(self.default_section)
+        if not isinstance(default_queue, DefaultEventQueueSettings):
+            default_queue = DefaultEventQueueSettings()
+        queues: dict[str, QueueSettings] = {}
+        for name, section in self.queue_sections.items():
+            settings = self._validate(section)
+            if isinstance(settings, QueueSettings):
+                queues[name] = settings
+        config = Configuration(self.entries, default_queue, queues, self.problems, files)
+        self._check_default_type(config)
+        config.problems.extend(self.plugins.validate_config(config))
+        return config
+
+    # -- environment -----------------------------------------------------------------------
+
+    def _environment(self, env: Mapping[str, str]) -> list[RawProperty]:
+        """Spring-form variables matched against every known key (so matching is unambiguous)."""
+        if not any(name.startswith("CONDUCTOR_") for name in env):
+            return []
+        found = []
+        for key in self._all_known_keys():
+            name = env_name(key)
+            if name in env:
+                found.append(RawProperty(key, env[name], Source(env=name)))
+        return found
+
+    def _all_known_keys(self) -> list[str]:
+        sections = [self.default_section, *self.queue_sections.values()]
+        return [
+            f"{section.prefix}.{suffix}"
+            for section in sections
+            for suffix, shape in known_keys(section.model)
+            if shape.kind == "scalar"
+        ]
+
+    # -- binding ---------------------------------------------------------------------------
+
+    def _accept(self, prop: RawProperty) -> None:
+        segments = prop.key.split(".")
+        if len(segments) < 2 or normalize(segments[0]) != "conductor":
+            return
+        group = normalize(segments[1])
+        if group == "defaulteventqueue":
+            self._bind(self.default_section, segments[2:], prop)
+        elif group == "eventqueues":
+            self._accept_queue_key(segments, prop)
+
+    def _accept_queue_key(self, segments: list[str], prop: RawProperty) -> None:
+        if len(segments) < 4:
+            self.problems.append(
+                ConfigProblem(
+                    prop.key,
+                    f"incomplete key: expected {QUEUES_PREFIX}.<type>.<property>",
+                    prop.source,
+                    CORE_PLUGIN,
+                )
+            )
+            return
+        type_name = segments[2]
+        if type_name == "default":
+            return  # the Conductor server's own internal queue switch
+        known = self.queue_types.get(type_name) and type_name
+        known = known or self._types_by_normal.get(normalize(type_name))
+        if not known:
+            if type_name not in self._reported_missing:
+                self._reported_missing.add(type_name)
+                self.problems.append(
+                    ConfigProblem(
+                        prop.key,
+                        f"no installed plugin provides queue type {type_name!r}; "
+                        + install_hint(type_name),
+                        prop.source,
+                        None,
+                        lenient=True,
+                    )
+                )
+            return
+        self._bind(self.queue_sections[known], segments[3:], prop)
+
+    def _bind(self, section: _Section, segments: list[str], prop: RawProperty) -> None:
+        binding = bind(section.model, segments)
+        if binding is None:
+            self.problems.append(
+                ConfigProblem(
+                    prop.key,
+                    self._unknown_message(section, segments),
+                    prop.source,
+                    section.plugin,
+                    lenient=True,
+                )
+            )
+            return
+        key = f"{section.prefix}.{binding.canonical}"
+        entry = Entry(key, prop.value, prop.source, binding.secret)
+        self.entries[key] = entry
+        section.origins[binding.loc] = entry
+        set_in(section.data, binding.loc, prop.value)
+
+    @staticmethod
+    def _unknown_message(section: _Section, segments: list[str]) -> str:
+        written = "-".join(segments) if segments else ""
+        candidates = [suffix for suffix, _ in known_keys(section.model)]
+        normal = {normalize(c.replace(".", "")): c for c in candidates}
+        close = difflib.get_close_matches(
+            normalize(written.replace(".", "")), list(normal), n=1, cutoff=0.6
+        )
+        hint = f"; did you mean '{section.prefix}.{normal[close[0]]}'?" if close else ""
+        return f"unknown property of section {section.prefix}{hint}"
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _validate(self, section: _Section) -> SectionSettings | None:
+        try:
+            return section.model.model_validate(section.data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                key, entry = section.key_for(error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                if entry is not None and not entry.secret:
+                    message = f"invalid value {entry.value!r}: {message}"
+                self.problems.append(
+                    ConfigProblem(
+                        key,
+                        message,
+                        entry.source if entry else None,
+                        section.plugin,
+                    )
+                )
+            return None
+
+    def _check_default_type(self, config: Configuration) -> None:
+        type_name = config.default_queue.type
+        if not type_name:
+            return
+        key = f"{DefaultEventQueueSettings.section}.type"
+        source = config.source_of(key)
+        if type_name not in self.queue_types:
+            self.problems.append(
+                ConfigProblem(
+                    key,
+                    f"no installed plugin provides queue type {type_name!r}; "
+                    + install_hint(type_name),
+                    source,
+                    CORE_PLUGIN,
+                )
+            )
+        elif type_name in config.queues and not config.enabled(type_name):
+            self.problems.append(
+                ConfigProblem(
+                    key,
+                    f"queue type {type_name!r} is not enabled; set "
+                    f"{QUEUES_PREFIX}.{type_name}.enabled=true",
+                    source,
+                    CORE_PLUGIN,
+                )
+            )

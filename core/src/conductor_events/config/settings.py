@@ -1,0 +1,65 @@
+"""The settings models: the base every queue type's section derives from, and the core's own.
+
+A plugin owns one model for ``conductor.event-queues.<type>.*``. Field names are snake_case;
+the property keys are their kebab-case spelling (``batch_size`` is ``batch-size``), and Spring's
+relaxed binding also accepts ``batchSize``. Secrets are :class:`pydantic.SecretStr`, so their
+values never reach a log line, an error or ``config show``. Durations use
+:data:`~conductor_events.config.durations.Millis` or ``Seconds``.
+
+Values are bound by :mod:`conductor_events.config.binding` from properties files and Spring-form
+environment variables; pydantic-settings' own environment source is turned off, because
+Spring's variable names (``CONDUCTOR_EVENTQUEUES_SQS_BATCHSIZE``) are matched against the known
+keys instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class SectionSettings(BaseSettings):
+    """A properties section bound from values the loader hands in, and nothing else."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+    section: ClassVar[str] = ""
+    """The property prefix of this section, without the trailing dot."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class QueueSettings(SectionSettings):
+    """Base of every ``conductor.event-queues.<type>.*`` model.
+
+    ``enabled`` defaults to false, as in Conductor: a backend is used only when its section
+    says so. A plugin whose type should work out of the box (like ``local``) overrides it.
+    """
+
+    enabled: bool = Field(default=False, description="Use this queue type.")
+
+    def summary(self) -> dict[str, Any]:
+        """The settings as safe-to-log values (secrets stay masked)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+class DefaultEventQueueSettings(SectionSettings):
+    """``conductor.default-event-queue.*``: which queue type a sink without a colon uses."""
+
+    section: ClassVar[str] = "conductor.default-event-queue"
+
+    type: str | None = Field(
+        default=None,
+        description="Queue type for sinks and events written without a `type:` prefix.",
+    )

@@ -1,0 +1,61 @@
+"""The effective configuration, key by key, for ``config show``: value and source of each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from conductor_events.config.binding import known_keys
+from conductor_events.config.durations import format_duration
+from conductor_events.config.loader import QUEUES_PREFIX
+from conductor_events.config.model import Configuration, Entry
+from conductor_events.config.properties import DEFAULT
+from conductor_events.config.settings import DefaultEventQueueSettings, SectionSettings
+
+if TYPE_CHECKING:
+    from conductor_events.plugins import PluginHost
+
+
+def render_value(value: Any) -> str:
+    """A default value as a properties file would spell it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, SecretStr):
+        return "******"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(render_value(v) for v in value)
+    return str(value)
+
+
+def _defaults(prefix: str, model: type[SectionSettings]) -> list[Entry]:
+    entries = []
+    for suffix, shape in known_keys(model):
+        if shape.kind != "scalar":
+            continue
+        node: Any = model
+        for part in suffix.split(".")[:-1]:
+            node = node.model_fields[part.replace("-", "_")].annotation
+        field = node.model_fields[suffix.split(".")[-1].replace("-", "_")]
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        entries.append(Entry(f"{prefix}.{suffix}", render_value(default), DEFAULT, shape.secret))
+    return entries
+
+
+def effective_entries(config: Configuration, plugins: PluginHost) -> list[Entry]:
+    """Every known key (set or default) and every map entry that was set, sorted by key."""
+    sections: list[tuple[str, type[SectionSettings]]] = [
+        (DefaultEventQueueSettings.section, DefaultEventQueueSettings)
+    ]
+    sections += [
+        (f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings)
+        for name, reg in plugins.queue_types().items()
+    ]
+    merged = {entry.key: entry for prefix, model in sections for entry in _defaults(prefix, model)}
+    merged.update(config.entries)
+    return sorted(merged.values(), key=lambda e: e.key)

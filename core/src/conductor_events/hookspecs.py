@@ -1,0 +1,56 @@
+"""The hooks a conductor-events plugin implements: the plugin author's reference.
+
+A plugin is a module (or object) registered under the ``conductor_events`` entry-point group
+that implements some of these functions, each marked with ``@conductor_events.hookimpl``.
+
+Why registration, not a hook per message: a publish to ``sqs:orders`` must reach the SQS plugin
+alone. So the hot paths (publish, consume) are methods of the client that the registered
+:class:`~conductor_events.queues.QueueType` connects; the core resolves ``type -> QueueClient``
+once and caches it. Hooks that every plugin answers (collect-all) are used only at start-up,
+for validation.
+
+Types are imported under ``TYPE_CHECKING`` so that importing this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from conductor_events.markers import hookspec
+
+if TYPE_CHECKING:
+    from conductor_events.config.model import ConfigProblem, Configuration
+    from conductor_events.queues import QueueType
+
+
+@hookspec
+def register_queue_types(register: Callable[[QueueType[Any]], None]) -> None:
+    """Register the queue types this plugin provides: this is how it publishes and consumes.
+
+    Call ``register`` once per type with a :class:`~conductor_events.queues.QueueType`: its
+    ``name`` (the sink prefix), its ``settings`` model (the ``conductor.event-queues.<name>.*``
+    section, a subclass of :class:`~conductor_events.config.QueueSettings`) and its ``connect``
+    factory, which turns validated settings into a :class:`~conductor_events.queues.QueueClient`
+    whose ``publish`` and ``subscribe`` do the broker work.
+
+    Called once, when plugins are first used. Two plugins registering the same name is a
+    start-up error naming both. Keep this cheap: import no SDK here; ``connect`` does that.
+
+    :param register: records one queue type, and which plugin registered it.
+    """
+
+
+@hookspec
+def validate_config(config: Configuration) -> Iterable[ConfigProblem] | None:
+    """Check the configuration beyond what the settings models check field by field.
+
+    Called for every plugin (collect-all) when a configuration is loaded, after every section
+    was parsed and validated by its model; only sections that validated are present. Use it for
+    rules that span fields or sections (for example, a FIFO-only setting used with a standard
+    queue). Return problems; do not raise. Build each with ``config.problem(key, message)`` so it
+    carries the property's file and line and this plugin's name.
+
+    :param config: the loaded configuration, with each queue type's validated settings.
+    :return: the problems found, or ``None``.
+    """

@@ -1,0 +1,1 @@
+"""The built-in ``local`` queue type: a durable queue in one SQLite file, no broker needed."""

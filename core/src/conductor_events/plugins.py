@@ -1,0 +1,303 @@
+"""Plugin discovery and the typed facade over the hooks.
+
+One :class:`PluginHost` owns the pluggy manager. Plugins are loaded on first use, each entry
+point in its own try/except, so one broken plugin is reported (name, distribution, version,
+cause) while the others still load; strict mode fails fast instead. Operators steer loading
+with environment variables keyed by entry-point name:
+
+``CONDUCTOR_EVENTS_PLUGINS``
+    allow-list, comma-separated; when set, only these load (empty: none).
+``CONDUCTOR_EVENTS_BLOCK_PLUGINS``
+    block-list, comma-separated.
+``CONDUCTOR_EVENTS_STRICT_PLUGINS``
+    ``1``/``true``: any plugin failure is a start-up error.
+``CONDUCTOR_EVENTS_TRACE_PLUGINS``
+    ``1``/``true``: log every hook call with its arguments and result.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import pluggy
+import structlog
+
+from conductor_events import hookspecs
+from conductor_events.errors import PluginError
+from conductor_events.markers import PROJECT
+
+if TYPE_CHECKING:
+    from conductor_events.config.model import ConfigProblem, Configuration
+    from conductor_events.queues import QueueType
+
+log = structlog.get_logger(__name__)
+
+ENTRY_POINT_GROUP = PROJECT
+ENV_ALLOW = "CONDUCTOR_EVENTS_PLUGINS"
+ENV_BLOCK = "CONDUCTOR_EVENTS_BLOCK_PLUGINS"
+ENV_STRICT = "CONDUCTOR_EVENTS_STRICT_PLUGINS"
+ENV_TRACE = "CONDUCTOR_EVENTS_TRACE_PLUGINS"
+
+LOADED = "loaded"
+FAILED = "failed"
+BLOCKED = "blocked"
+DISABLED_BY_CONFIG = "disabled-by-config"
+
+
+@dataclass
+class PluginRecord:
+    """What ``conductor-events plugins`` shows of one plugin."""
+
+    name: str
+    entry_point: str
+    distribution: str | None
+    version: str | None
+    status: str = LOADED
+    error: str | None = None
+    queue_types: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """How errors name the plugin: its distribution and version, else its entry point."""
+        if self.distribution:
+            return f"{self.distribution} {self.version or ''}".strip()
+        return self.name
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entry_point": self.entry_point,
+            "distribution": self.distribution,
+            "version": self.version,
+            "queue_types": self.queue_types,
+            "hooks": self.hooks,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RegisteredQueueType:
+    """A queue type together with the plugin that registered it."""
+
+    queue_type: QueueType[Any]
+    plugin: PluginRecord
+
+    @property
+    def name(self) -> str:
+        return self.queue_type.name
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+class PluginHost:
+    """The one plugin manager, behind methods with types (core never calls ``pm.hook`` itself).
+
+    Args:
+        entry_points: where plugins come from; ``None`` discovers the ``conductor_events``
+            group of the installed distributions. Tests pass ``[]`` and add plugins explicitly.
+        strict: fail on the first plugin error; ``None`` reads ``CONDUCTOR_EVENTS_STRICT_PLUGINS``.
+        environ: where the env switches are read; defaults to ``os.environ``.
+    """
+
+    def __init__(
+        self,
+        entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+        *,
+        strict: bool | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._entry_points = entry_points
+        self.strict = _truthy(env.get(ENV_STRICT)) if strict is None else strict
+        self._allow = _names(env.get(ENV_ALLOW))
+        self._block = _names(env.get(ENV_BLOCK)) or set()
+        self._pm = pluggy.PluginManager(PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        if _truthy(env.get(ENV_TRACE)):
+            self._enable_tracing()
+        self._records: dict[str, PluginRecord] = {}
+        self._queue_types: dict[str, RegisteredQueueType] = {}
+        self._loaded = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _enable_tracing(self) -> None:
+        def before(hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+            plugins = [self._pm.get_name(impl.plugin) for impl in impls]
+            log.info("plugins.trace.call", hook=hook_name, plugins=plugins, kwargs=dict(kwargs))
+
+        def after(outcome: Any, hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+            log.info("plugins.trace.result", hook=hook_name, exception=repr(outcome.exception))
+
+        self._pm.add_hookcall_monitoring(before, after)
+
+    def ensure_loaded(self) -> None:
+        """Discover and register every entry-point plugin, once."""
+        if self._loaded:
+            return
+        self._loaded = True
+        entry_points = self._entry_points
+        if entry_points is None:
+            entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for entry_point in entry_points:
+            self._load_entry_point(entry_point)
+
+    def _load_entry_point(self, entry_point: importlib.metadata.EntryPoint) -> None:
+        dist = getattr(entry_point, "dist", None)
+        record = PluginRecord(
+            name=entry_point.name,
+            entry_point=entry_point.value,
+            distribution=dist.metadata["Name"] if dist is not None else None,
+            version=dist.version if dist is not None else None,
+        )
+        if record.name in self._records:
+            self._fail(
+                record,
+                f"entry point name {record.name!r} is already taken by "
+                f"{self._records[record.name].label}",
+            )
+            return
+        if self._allow is not None and record.name not in self._allow:
+            record.status, record.error = BLOCKED, f"not listed in {ENV_ALLOW}"
+            self._records[record.name] = record
+            return
+        if record.name in self._block:
+            record.status, record.error = BLOCKED, f"listed in {ENV_BLOCK}"
+            self._records[record.name] = record
+            return
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            self._fail(record, f"import failed: {type(exc).__name__}: {exc}", exc)
+            return
+        self._register(plugin, record)
+
+    def add_plugin(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginRecord:
+        """Register a plugin object directly (embedding applications, tests)."""
+        self.ensure_loaded()
+        record = PluginRecord(
+            name=name,
+            entry_point=getattr(plugin, "__name__", type(plugin).__name__),
+            distribution=distribution,
+            version=version,
+        )
+        if name in self._records:
+            raise PluginError(f"plugin name {name!r} is already registered")
+        self._register(plugin, record)
+        if record.status == FAILED:
+            raise PluginError(f"plugin {name!r} failed: {record.error}")
+        return record
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister a plugin and forget the queue types it registered."""
+        record = self._records.pop(name, None)
+        plugin = self._pm.get_plugin(name)
+        if plugin is not None:
+            self._pm.unregister(plugin)
+        if record is not None:
+            for type_name in record.queue_types:
+                self._queue_types.pop(type_name, None)
+
+    def _register(self, plugin: object, record: PluginRecord) -> None:
+        self._records[record.name] = record
+        try:
+            self._pm.register(plugin, name=record.name)
+            self._pm.check_pending()
+        except Exception as exc:
+            if self._pm.get_plugin(record.name) is not None:
+                self._pm.unregister(name=record.name)
+            self._fail(record, f"invalid hook implementation: {exc}", exc)
+            return
+        record.hooks = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or [])
+        self._register_queue_types(plugin, record)
+
+    def _register_queue_types(self, plugin: object, record: PluginRecord) -> None:
+        impls = [
+            impl
+            for impl in self._pm.hook.register_queue_types.get_hookimpls()
+            if impl.plugin is plugin
+        ]
+        registered: list[QueueType[Any]] = []
+        try:
+            for impl in impls:
+                impl.function(register=registered.append)
+        except Exception as exc:
+            self._pm.unregister(name=record.name)
+            self._fail(record, f"register_queue_types failed: {type(exc).__name__}: {exc}", exc)
+            return
+        for queue_type in registered:
+            owner = self._queue_types.get(queue_type.name)
+            if owner is not None:
+                raise PluginError(
+                    f"queue type {queue_type.name!r} is registered by two plugins: "
+                    f"{owner.plugin.label} (entry point {owner.plugin.name}) and "
+                    f"{record.label} (entry point {record.name}); uninstall or block one "
+                    f"with {ENV_BLOCK}"
+                )
+            self._queue_types[queue_type.name] = RegisteredQueueType(queue_type, record)
+            record.queue_types.append(queue_type.name)
+
+    def _fail(self, record: PluginRecord, error: str, exc: Exception | None = None) -> None:
+        record.status, record.error = FAILED, error
+        self._records[record.name] = record
+        log.warning(
+            "plugins.load.failed",
+            plugin=record.name,
+            distribution=record.distribution,
+            version=record.version,
+            error=error,
+        )
+        if self.strict:
+            raise PluginError(
+                f"plugin {record.name} ({record.label}) failed to load: {error}"
+            ) from exc
+
+    # -- the typed facade ------------------------------------------------------------------
+
+    def records(self) -> list[PluginRecord]:
+        """Every discovered plugin, loaded or not, in discovery order."""
+        self.ensure_loaded()
+        return list(self._records.values())
+
+    def queue_types(self) -> Mapping[str, RegisteredQueueType]:
+        """Every registered queue type by name."""
+        self.ensure_loaded()
+        return self._queue_types
+
+    def queue_type(self, name: str) -> RegisteredQueueType | None:
+        """The queue type registered under ``name``, or ``None``."""
+        self.ensure_loaded()
+        return self._queue_types.get(name)
+
+    def validate_config(self, config: Configuration) -> list[ConfigProblem]:
+        """Collect the problems every plugin's ``validate_config`` finds."""
+        self.ensure_loaded()
+        problems: list[ConfigProblem] = []
+        for impl in self._pm.hook.validate_config.get_hookimpls():
+            name = self._pm.get_name(impl.plugin) or "?"
+            record = self._records.get(name)
+            with config.reporting_as(record.label if record else name):
+                found = impl.function(config=config)
+                problems.extend(cast("Iterable[ConfigProblem] | None", found) or ())
+        return problems
