@@ -127,23 +127,31 @@ class PluginHost:
         self._block = _names(env.get(ENV_BLOCK)) or set()
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(hookspecs)
-        if _truthy(env.get(ENV_TRACE)):
-            self._enable_tracing()
+        self._trace = _truthy(env.get(ENV_TRACE))
         self._records: dict[str, PluginRecord] = {}
         self._queue_types: dict[str, RegisteredQueueType] = {}
         self._loaded = False
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _enable_tracing(self) -> None:
-        def before(hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
-            plugins = [self._pm.get_name(impl.plugin) for impl in impls]
-            log.info("plugins.trace.call", hook=hook_name, plugins=plugins, kwargs=dict(kwargs))
+    def _call(self, impl: pluggy.HookImpl, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of a hook, traced when tracing is on.
 
-        def after(outcome: Any, hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
-            log.info("plugins.trace.result", hook=hook_name, exception=repr(outcome.exception))
-
-        self._pm.add_hookcall_monitoring(before, after)
+        The facade calls implementations one by one (not ``pm.hook.x``) so that one plugin's
+        failure is attributed to it and does not stop the others.
+        """
+        plugin = self._pm.get_name(impl.plugin)
+        if self._trace:
+            log.info("plugins.trace.call", hook=hook, plugin=plugin, kwargs=kwargs)
+        try:
+            result = impl.function(**kwargs)
+        except Exception as exc:
+            if self._trace:
+                log.info("plugins.trace.error", hook=hook, plugin=plugin, error=repr(exc))
+            raise
+        if self._trace:
+            log.info("plugins.trace.result", hook=hook, plugin=plugin, result=repr(result))
+        return result
 
     def ensure_loaded(self) -> None:
         """Discover and register every entry-point plugin, once."""
@@ -241,7 +249,7 @@ class PluginHost:
         registered: list[QueueType[Any]] = []
         try:
             for impl in impls:
-                impl.function(register=registered.append)
+                self._call(impl, "register_queue_types", register=registered.append)
         except Exception as exc:
             self._pm.unregister(name=record.name)
             self._fail(record, f"register_queue_types failed: {type(exc).__name__}: {exc}", exc)
@@ -298,6 +306,6 @@ class PluginHost:
             name = self._pm.get_name(impl.plugin) or "?"
             record = self._records.get(name)
             with config.reporting_as(record.label if record else name):
-                found = impl.function(config=config)
+                found = self._call(impl, "validate_config", config=config)
                 problems.extend(cast("Iterable[ConfigProblem] | None", found) or ())
         return problems

@@ -19,7 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="conductor-events", standalone_mode=False)
+        # Without standalone mode click returns, rather than raises, a command's Exit code.
+        code = cli.main(args=args, prog_name="conductor-events", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -44,4 +45,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

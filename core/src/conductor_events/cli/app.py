@@ -100,12 +100,20 @@ def cli(
 
 
 def _register_commands() -> None:
-    from conductor_events.cli import config_cmd, listen_cmd, plugins_cmd, publish_cmd
+    from conductor_events.cli import (
+        config_cmd,
+        handlers_cmd,
+        listen_cmd,
+        plugins_cmd,
+        publish_cmd,
+    )
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(config_cmd.config)
     cli.add_command(publish_cmd.publish)
     cli.add_command(listen_cmd.listen)
+    cli.add_command(handlers_cmd.handlers)
+    cli.add_command(handlers_cmd.executions)
 
 
 _register_commands()

@@ -33,6 +33,7 @@ from conductor_events.config.settings import (
     QueueSettings,
     SectionSettings,
 )
+from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
 
 if TYPE_CHECKING:
     from conductor_events.plugins import PluginHost
@@ -41,6 +42,8 @@ CORE_PLUGIN = "conductor-events"
 QUEUES_PREFIX = "conductor.event-queues"
 CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
 """Configuration files when no ``-c`` is given, separated by the OS path separator."""
+CORE_SECTIONS: tuple[type[SectionSettings], ...] = (ServerSettings, EventHandlerSettings)
+"""The core's sections besides ``conductor.default-event-queue``, checked as strictly."""
 
 
 @dataclass
@@ -85,6 +88,18 @@ def load_configuration(
     return _Loader(plugins).load(raw, env, file_names)
 
 
+def _reading_order(problem: ConfigProblem, files: tuple[str, ...]) -> tuple[int, int]:
+    """Sort key putting problems in the order a reader meets them: file by file, line by line,
+    then environment variables, then problems with no single source."""
+    source = problem.source
+    if source is None or (source.file is None and source.env is None):
+        return (len(files) + 1, 0)
+    if source.env is not None:
+        return (len(files), 0)
+    index = files.index(source.file) if source.file in files else len(files)
+    return (index, source.line or 0)
+
+
 class _Loader:
     def __init__(self, plugins: PluginHost) -> None:
         self.plugins = plugins
@@ -97,6 +112,10 @@ class _Loader:
         self.queue_sections = {
             name: _Section(f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings, reg.plugin.label)
             for name, reg in self.queue_types.items()
+        }
+        self.core_sections = {
+            normalize(model.section.split(".", 1)[1]): _Section(model.section, model, CORE_PLUGIN)
+            for model in CORE_SECTIONS
         }
         self._types_by_normal = {normalize(name): name for name in self.queue_types}
         self._reported_missing: set[str] = set()
@@ -114,9 +133,17 @@ class _Loader:
             settings = self._validate(section)
             if isinstance(settings, QueueSettings):
                 queues[name] = settings
-        config = Configuration(self.entries, default_queue, queues, self.problems, files)
+        sections: dict[str, SectionSettings] = {}
+        for section in self.core_sections.values():
+            validated = self._validate(section)
+            if validated is not None:
+                sections[section.prefix] = validated
+        config = Configuration(
+            self.entries, default_queue, queues, self.problems, files, sections=sections
+        )
         self._check_default_type(config)
         config.problems.extend(self.plugins.validate_config(config))
+        config.problems.sort(key=lambda problem: _reading_order(problem, files))
         return config
 
     # -- environment -----------------------------------------------------------------------
@@ -133,7 +160,11 @@ class _Loader:
         return found
 
     def _all_known_keys(self) -> list[str]:
-        sections = [self.default_section, *self.queue_sections.values()]
+        sections = [
+            self.default_section,
+            *self.core_sections.values(),
+            *self.queue_sections.values(),
+        ]
         return [
             f"{section.prefix}.{suffix}"
             for section in sections
@@ -150,6 +181,8 @@ class _Loader:
         group = normalize(segments[1])
         if group == "defaulteventqueue":
             self._bind(self.default_section, segments[2:], prop)
+        elif group in self.core_sections:
+            self._bind(self.core_sections[group], segments[2:], prop)
         elif group == "eventqueues":
             self._accept_queue_key(segments, prop)
 

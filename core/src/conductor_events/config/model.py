@@ -5,10 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from conductor_events.config.properties import DEFAULT, Source
-from conductor_events.config.settings import DefaultEventQueueSettings, QueueSettings
+from conductor_events.config.settings import (
+    DefaultEventQueueSettings,
+    QueueSettings,
+    SectionSettings,
+)
 from conductor_events.errors import ConfigError
+
+S = TypeVar("S", bound=SectionSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,9 @@ class Configuration:
     queues: dict[str, QueueSettings]
     problems: list[ConfigProblem] = field(default_factory=list)
     files: tuple[str, ...] = ()
+    sections: dict[str, SectionSettings] = field(default_factory=dict)
+    """The core's other sections (``conductor.server``, ``conductor.event-handlers``) that
+    validated, by prefix."""
     _reporting_plugin: str | None = None
 
     @property
@@ -74,6 +84,11 @@ class Configuration:
     def settings(self, type_name: str) -> QueueSettings | None:
         """The validated settings of a queue type, or ``None`` when its section is invalid."""
         return self.queues.get(type_name)
+
+    def section(self, model: type[S]) -> S:
+        """A core section's validated settings; its defaults when it is unset or invalid."""
+        found = self.sections.get(model.section)
+        return found if isinstance(found, model) else model()
 
     def enabled(self, type_name: str) -> bool:
         settings = self.queues.get(type_name)

@@ -1,0 +1,136 @@
+"""``conductor-events handlers check`` and ``conductor-events executions``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from conductor_events.cli.app import App, pass_app
+
+if TYPE_CHECKING:
+    from conductor_events.handlers.executions import ExecutionRecord
+
+
+@click.group()
+def handlers() -> None:
+    """Check event handler definitions."""
+
+
+@handlers.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@pass_app
+def check(app: App, paths: tuple[str, ...]) -> None:
+    """Validate handler files (JSON: one handler, or a list) and directories of *.json files.
+
+    Print every problem as FILE:LINE:COLUMN: PATH: message: Conductor's own checks, and what
+    Conductor leaves to run time (unknown actions and fields, conditions that do not compile,
+    invalid ${...} paths, events whose queue type is not installed or enabled). Exit 0 when
+    every handler is valid, 2 when not."""
+    from conductor_events.handlers.loader import event_check, load_handlers
+    from conductor_events.handlers.scripting import ScriptEngine
+    from conductor_events.handlers.settings import EventHandlerSettings
+
+    config = app.configuration()
+    problems = [str(p) for p in config.errors]
+    settings = config.section(EventHandlerSettings)
+    engine = ScriptEngine(settings.script.timeout.total_seconds(), settings.script.memory_limit)
+    try:
+        result = load_handlers(
+            paths,
+            engine,
+            allowed_env=settings.allowed_env,
+            check_event=event_check(config, app.plugins),
+        )
+    finally:
+        engine.close()
+    problems += [str(p) for p in result.problems]
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        count = len(problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
+        raise click.exceptions.Exit(2)
+    handlers_count = len(result.handlers)
+    files = len(result.files)
+    click.echo(
+        f"{handlers_count} handler{'s' if handlers_count != 1 else ''} in {files} "
+        f"file{'s' if files != 1 else ''}: valid"
+    )
+
+
+def _time(seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _detail(record: ExecutionRecord) -> str:
+    if record.error:
+        return record.error
+    if record.output is None:
+        return ""
+    text = json.dumps(record.output, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@click.command()
+@click.option("--event", help="Only records of this event (type:location).")
+@click.option("--message", "message_id", metavar="ID", help="Only records of this message id.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Show at most the newest N records.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
+@pass_app
+def executions(
+    app: App, event: str | None, message_id: str | None, limit: int, as_json: bool
+) -> None:
+    """List execution records: what each handler action did with each message (id is
+    <messageId>_<actionIndex>, as in Conductor), oldest first. The file is
+    conductor.event-handlers.executions.path."""
+    from conductor_events.handlers.executions import ExecutionStore
+    from conductor_events.handlers.settings import EventHandlerSettings
+
+    config = app.configuration()
+    config.raise_for_errors()
+    path = config.section(EventHandlerSettings).executions.path
+    records: list[ExecutionRecord] = []
+    if Path(path).exists():
+        store = ExecutionStore(path)
+        try:
+            records = asyncio.run(store.records(event=event, message_id=message_id, limit=limit))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        click.echo(f"no execution records in {path}", err=True)
+        return
+    rows: list[tuple[Any, ...]] = [
+        ("ID", "EVENT", "HANDLER", "ACTION", "STATUS", "ATTEMPTS", "UPDATED", "DETAIL")
+    ]
+    rows += [
+        (
+            r.id,
+            r.event,
+            r.handler or "-",
+            r.action or "-",
+            r.status.value,
+            str(r.attempts),
+            _time(r.updated_at),
+            _detail(r),
+        )
+        for r in records
+    ]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, str(row[-1])]).rstrip())

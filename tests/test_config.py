@@ -1,0 +1,238 @@
+"""Configuration: properties grammar, relaxed binding, env overrides, durations, error lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from conductor_events.config import Configuration, parse_duration
+from conductor_events.config.properties import parse_properties
+from conductor_events.errors import ConfigError
+from conductor_events.local.settings import LocalQueueSettings
+
+Load = Callable[..., Configuration]
+Write = Callable[..., Path]
+
+
+def local(config: Configuration) -> LocalQueueSettings:
+    settings = config.settings("local")
+    assert isinstance(settings, LocalQueueSettings)
+    return settings
+
+
+# -- the properties grammar --------------------------------------------------------------------
+
+
+def test_every_separator_comment_continuation_and_escape_form() -> None:
+    text = (
+        "# a comment\n"
+        "! another comment\n"
+        "\n"
+        "a.equals = one\n"
+        "a.colon: two\n"
+        "a.space three\n"
+        "a.continued = first \\\n"
+        "    second\n"
+        "a.unicode = caf\\u00e9\n"
+        "a.equals = last wins\n"
+    )
+    entries = {e.key: e for e in parse_properties(text, "app.properties")}
+    assert entries["a.colon"].value == "two"
+    assert entries["a.space"].value == "three"
+    assert entries["a.continued"].value == "first second"
+    assert entries["a.unicode"].value == "café"
+    assert entries["a.equals"].value == "last wins"
+    assert [str(e.source) for e in parse_properties(text, "app.properties")] == [
+        "app.properties:4",
+        "app.properties:5",
+        "app.properties:6",
+        "app.properties:7",
+        "app.properties:9",
+        "app.properties:10",
+    ]
+
+
+def test_bad_unicode_escape_names_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^bad\.properties:2: cannot parse properties"):
+        parse_properties("a=1\nb=\\uZZZZ\n", "bad.properties")
+
+
+def test_missing_file_is_one_clear_line(load: Load, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.properties: configuration file not found"):
+        load(tmp_path / "nope.properties")
+
+
+# -- binding -----------------------------------------------------------------------------------
+
+
+def test_kebab_and_camel_case_bind_to_the_same_field(load: Load, write_properties: Write) -> None:
+    kebab = load(write_properties("conductor.event-queues.local.max-deliveries=7\n"))
+    camel = load(write_properties("conductor.eventQueues.local.maxDeliveries=8\n"))
+    assert local(kebab).max_deliveries == 7
+    assert local(camel).max_deliveries == 8
+    assert "conductor.event-queues.local.max-deliveries" in camel.entries
+
+
+def test_later_files_override_earlier_ones(load: Load, write_properties: Write) -> None:
+    first = write_properties(
+        "conductor.event-queues.local.max-deliveries=2\nconductor.event-queues.local.path=a.db\n"
+    )
+    second = write_properties("conductor.event-queues.local.max-deliveries=9\n")
+    config = load(first, second)
+    assert local(config).max_deliveries == 9
+    assert local(config).path == "a.db"
+    assert str(config.source_of("conductor.event-queues.local.max-deliveries")) == f"{second}:1"
+
+
+def test_env_override_reaches_the_same_field_and_wins(load: Load, write_properties: Write) -> None:
+    file = write_properties("conductor.event-queues.local.max-deliveries=2\n")
+    config = load(file, environ={"CONDUCTOR_EVENTQUEUES_LOCAL_MAXDELIVERIES": "11"})
+    assert local(config).max_deliveries == 11
+    source = config.source_of("conductor.event-queues.local.max-deliveries")
+    assert str(source) == "env CONDUCTOR_EVENTQUEUES_LOCAL_MAXDELIVERIES"
+
+
+def test_env_default_queue_type(load: Load) -> None:
+    config = load(environ={"CONDUCTOR_DEFAULTEVENTQUEUE_TYPE": "local"})
+    assert config.default_queue.type == "local"
+
+
+def test_unrelated_conductor_env_vars_are_ignored(load: Load) -> None:
+    config = load(
+        environ={"CONDUCTOR_DB_TYPE": "postgres", "CONDUCTOR_EVENTQUEUES_LOCAL_NOPE": "1"}
+    )
+    assert config.problems == []
+
+
+def test_conductor_server_keys_are_ignored(load: Load, write_properties: Write) -> None:
+    file = write_properties(
+        "conductor.db.type=postgres\n"
+        "conductor.app.event-processor-thread-count=4\n"
+        "conductor.event-queues.default.enabled=true\n"
+        "spring.datasource.url=jdbc:x\n"
+    )
+    assert load(file).problems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100ms", timedelta(milliseconds=100)),
+        ("60s", timedelta(seconds=60)),
+        ("5m", timedelta(minutes=5)),
+        ("2h", timedelta(hours=2)),
+        ("1d", timedelta(days=1)),
+        ("PT1M30S", timedelta(seconds=90)),
+        ("250", timedelta(milliseconds=250)),
+    ],
+)
+def test_spring_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text, "ms") == expected
+
+
+def test_bare_number_takes_the_keys_unit(load: Load, write_properties: Write) -> None:
+    config = load(
+        write_properties(
+            "conductor.event-queues.local.visibility-timeout=30\n"
+            "conductor.event-queues.local.poll-interval=30\n"
+        )
+    )
+    assert local(config).visibility_timeout == timedelta(seconds=30)
+    assert local(config).poll_interval == timedelta(milliseconds=30)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_bad_values_give_exact_error_lines(load: Load, write_properties: Write) -> None:
+    file = write_properties(
+        "# local queue\n"
+        "conductor.event-queues.local.max-deliveries=abc\n"
+        "conductor.event-queues.local.visibility-timeout=-5s\n"
+        "conductor.event-queues.local.poll-interval=5 parsecs\n"
+    )
+    lines = [str(p) for p in load(file).errors]
+    assert lines == [
+        f"{file}:2: conductor.event-queues.local.max-deliveries: invalid value 'abc': "
+        "Input should be a valid integer, unable to parse string as an integer "
+        "(plugin conductor-events)",
+        f"{file}:3: conductor.event-queues.local.visibility-timeout: invalid value '-5s': "
+        "duration '-5s' must not be negative (plugin conductor-events)",
+        f"{file}:4: conductor.event-queues.local.poll-interval: invalid value '5 parsecs': "
+        "unknown duration unit 'parsecs' in '5 parsecs' (use ns, us, ms, s, m, h or d) "
+        "(plugin conductor-events)",
+    ]
+
+
+def test_range_violation_names_the_bound(load: Load, write_properties: Write) -> None:
+    file = write_properties("conductor.event-queues.local.max-deliveries=0\n")
+    (problem,) = load(file).errors
+    assert str(problem) == (
+        f"{file}:1: conductor.event-queues.local.max-deliveries: invalid value '0': "
+        "Input should be greater than or equal to 1 (plugin conductor-events)"
+    )
+
+
+def test_unknown_key_suggests_the_right_one(load: Load, write_properties: Write) -> None:
+    file = write_properties(
+        "conductor.default-event-queue.tpye=local\nconductor.event-queues.local.max-delivery=3\n"
+    )
+    config = load(file)
+    assert [str(p) for p in config.problems] == [
+        f"{file}:1: conductor.default-event-queue.tpye: unknown property of section "
+        "conductor.default-event-queue; did you mean 'conductor.default-event-queue.type'? "
+        "(plugin conductor-events)",
+        f"{file}:2: conductor.event-queues.local.max-delivery: unknown property of section "
+        "conductor.event-queues.local; did you mean "
+        "'conductor.event-queues.local.max-deliveries'? (plugin conductor-events)",
+    ]
+    assert config.errors == []  # unknown keys stop `config check`, and only warn at start-up
+    assert len(config.warnings) == 2
+
+
+def test_section_of_an_uninstalled_type_names_the_package(
+    load: Load, write_properties: Write
+) -> None:
+    file = write_properties(
+        "conductor.event-queues.sqs.enabled=true\nconductor.event-queues.sqs.batch-size=10\n"
+    )
+    (problem,) = load(file).problems
+    assert str(problem) == (
+        f"{file}:1: conductor.event-queues.sqs.enabled: no installed plugin provides queue "
+        "type 'sqs'; install conductor-events-sqs (pip install 'conductor-events[sqs]')"
+    )
+
+
+def test_default_type_must_be_installed_and_enabled(load: Load, write_properties: Write) -> None:
+    missing = write_properties("conductor.default-event-queue.type=kafka\n")
+    assert [str(p) for p in load(missing).errors] == [
+        f"{missing}:1: conductor.default-event-queue.type: no installed plugin provides queue "
+        "type 'kafka'; install conductor-events-kafka (pip install 'conductor-events[kafka]') "
+        "(plugin conductor-events)"
+    ]
+    disabled = write_properties(
+        "conductor.default-event-queue.type=local\nconductor.event-queues.local.enabled=false\n"
+    )
+    assert [str(p) for p in load(disabled).errors] == [
+        f"{disabled}:1: conductor.default-event-queue.type: queue type 'local' is not enabled; "
+        "set conductor.event-queues.local.enabled=true (plugin conductor-events)"
+    ]
+
+
+def test_incomplete_queue_key(load: Load, write_properties: Write) -> None:
+    file = write_properties("conductor.event-queues.local=yes\n")
+    (problem,) = load(file).errors
+    assert "incomplete key: expected conductor.event-queues.<type>.<property>" in str(problem)
+
+
+def test_raise_for_errors_lists_every_error(load: Load, write_properties: Write) -> None:
+    file = write_properties(
+        "conductor.event-queues.local.max-deliveries=x\nconductor.event-queues.local.enabled=maybe\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(file).raise_for_errors()
+    assert len(caught.value.problems) == 2
+    assert caught.value.exit_code == 2
