@@ -1,18 +1,22 @@
 # One entry point for set-up, the demo, tests and benchmarks. Everything runs in .venv,
-# created and filled from the pyproject files on first use.
+# created and filled from the pyproject files on first use. Every folder under plugins/ is a
+# backend package: installed, linted, type-checked and tested like the core, and also tested
+# alone with the core in a venv of its own, so an undeclared dependency fails.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := -e core[dev] -e tests/example-plugin
+PLUGINS := $(notdir $(wildcard plugins/*))
+PIP := --quiet --disable-pip-version-check
+PACKAGES := -e core[dev] -e tests/example-plugin $(foreach p,$(PLUGINS),-e plugins/$(p)[test])
 DEMO_DB := $(VENV)/demo-queue.db
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest isolated bench clean
 
-$(STAMP): core/pyproject.toml tests/example-plugin/pyproject.toml
+$(STAMP): core/pyproject.toml tests/example-plugin/pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PACKAGES)
+	$(BIN)/python -m pip install $(PIP) $(PACKAGES)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,20 +32,34 @@ demo: $(STAMP)
 	CONDUCTOR_EVENTQUEUES_LOCAL_PATH=$(DEMO_DB) $(BIN)/conductor-events listen local:send_email_queue \
 	  --count 1 --timeout 10
 
-test: lint typecheck pytest
+test: lint typecheck pytest isolated
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Each plugin is checked on its own: their test folders would otherwise clash by module name.
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	@for p in $(PLUGINS); do \
+	  echo "mypy plugins/$$p"; \
+	  MYPYPATH=core/src:plugins/$$p/src $(BIN)/mypy plugins/$$p/src plugins/$$p/tests || exit 1; \
+	done
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q tests $(foreach p,$(PLUGINS),plugins/$(p)/tests)
+
+# Each plugin alone with the core, in a fresh venv: only what its pyproject declares.
+isolated: $(foreach p,$(PLUGINS),isolated-$(p))
+
+isolated-%: $(STAMP)
+	rm -rf $(VENV)-$*
+	$(PYTHON) -m venv $(VENV)-$*
+	$(VENV)-$*/bin/python -m pip install $(PIP) ./core "./plugins/$*[test]"
+	cd plugins/$* && ../../$(VENV)-$*/bin/python -m pytest -q tests -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV)-*

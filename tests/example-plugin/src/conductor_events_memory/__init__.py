@@ -8,10 +8,11 @@ exits: use it for tests and demos, never where a message matters.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections import deque
+import itertools
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import Field
 
@@ -48,33 +49,63 @@ def register_queue_types(register: Callable[[QueueType[Any]], None]) -> None:
 
 
 class MemoryClient(QueueClient):
+    """Queues are lists kept in publish order, so a message put back returns to its place."""
+
     def __init__(self, settings: MemorySettings) -> None:
         self.max_message_size = self.limit = settings.max_message_size
-        self._queues: dict[str, deque[tuple[Message, int]]] = {}
+        self._queues: dict[str, list[Entry]] = {}
+        self._sequence = itertools.count()
         self._arrived = asyncio.Condition()
+        self._delayed: set[asyncio.Task[None]] = set()
+
+    def queue(self, location: str) -> list[Entry]:
+        return self._queues.setdefault(location, [])
 
     async def publish(self, location: str, messages: Sequence[Message]) -> PublishResult:
         result = PublishResult()
-        queue = self._queues.setdefault(location, deque())
         for message in messages:
-            size = len(message.body())
+            try:
+                size = len(message.body())
+            except (TypeError, ValueError) as exc:
+                result.failed.append(PublishFailure(message.id, f"payload is not JSON: {exc}"))
+                continue
             if size > self.limit:
                 result.failed.append(PublishFailure(message.id, f"{size} bytes is too large"))
                 continue
-            queue.append((message, 1))
+            self.queue(location).append(Entry(next(self._sequence), message, 1))
             result.published.append(message.id)
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._wake()
         return result
 
     async def subscribe(self, location: str, options: SubscribeOptions) -> Subscription:
         return MemorySubscription(self, location, options)
 
-    async def put_back(self, location: str, message: Message, attempt: int, delay: float) -> None:
+    async def put_back(self, location: str, entry: Entry, delay: float = 0) -> None:
+        if delay:
+            task = asyncio.get_running_loop().create_task(
+                self._put_back_later(location, entry, delay)
+            )
+            self._delayed.add(task)  # keep a reference: the loop holds tasks weakly
+            task.add_done_callback(self._delayed.discard)
+            return
+        bisect.insort(self.queue(location), entry)
+        await self._wake()
+
+    async def _put_back_later(self, location: str, entry: Entry, delay: float) -> None:
         await asyncio.sleep(delay)
-        self._queues.setdefault(location, deque()).appendleft((message, attempt))
+        await self.put_back(location, entry)
+
+    async def _wake(self) -> None:
         async with self._arrived:
             self._arrived.notify_all()
+
+
+class Entry(NamedTuple):
+    """A queued message; ordered by its publish sequence."""
+
+    sequence: int
+    message: Message
+    attempt: int
 
 
 class MemorySubscription(Subscription):
@@ -83,34 +114,31 @@ class MemorySubscription(Subscription):
         self._client, self._location = client, location
 
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        queue = self._client._queues.setdefault(self._location, deque())
+        queue = self._client.queue(self._location)
         if not queue:
             async with self._client._arrived:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._client._arrived.wait(), timeout)
-        taken = [queue.popleft() for _ in range(min(max_messages, len(queue)))]
-        return [MemoryDelivery(self._client, self._location, m, n) for m, n in taken]
+        taken, queue[:max_messages] = queue[:max_messages], []
+        return [MemoryDelivery(self._client, self._location, entry) for entry in taken]
 
 
 class MemoryDelivery(Delivery):
-    __slots__ = ("_client", "_location")
+    __slots__ = ("_client", "_entry", "_location")
 
-    def __init__(self, client: MemoryClient, location: str, message: Message, attempt: int):
-        super().__init__(message, attempt)
-        self._client, self._location = client, location
+    def __init__(self, client: MemoryClient, location: str, entry: Entry) -> None:
+        super().__init__(entry.message, entry.attempt)
+        self._client, self._location, self._entry = client, location, entry
 
     async def _ack(self) -> None:
         pass
 
     async def _nack(self, delay: float, reason: str | None) -> None:
-        put_back = self._client.put_back(self._location, self.message, self.attempt + 1, delay)
-        if delay:
-            asyncio.get_running_loop().create_task(put_back)
-        else:
-            await put_back
+        redelivery = self._entry._replace(attempt=self._entry.attempt + 1)
+        await self._client.put_back(self._location, redelivery, delay)
 
     async def _extend(self, seconds: float) -> None:
         pass  # nothing expires in memory
 
     async def _release(self) -> None:
-        await self._client.put_back(self._location, self.message, self.attempt, 0)
+        await self._client.put_back(self._location, self._entry)

@@ -1,0 +1,53 @@
+"""The built-in ``local`` queue against the conformance kit.
+
+``local`` makes every promise the kit can check except consumer groups, replay and
+exactly-once (it is a queue with competing consumers and at-least-once delivery), so every
+other scenario must pass. The properties set a short visibility timeout so the
+visibility-extension scenario takes seconds, and a fast poll interval so redeliveries after
+a nack are picked up promptly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import conductor_events.local.plugin
+from conductor_events.local.client import LocalQueueClient
+from conductor_events.testing import Capabilities, DeadLetterSupport, Harness, QueueConformance
+
+VISIBILITY_TIMEOUT = 2.0
+MAX_DELIVERIES = 5
+
+
+async def reopen_queue_file(harness: Harness) -> None:
+    """The local queue's broker is its SQLite file: restarting it means dropping the client's
+    connection; the next operation must reopen it without losing a message."""
+    client = harness.client
+    assert isinstance(client, LocalQueueClient)
+    client.store.close()
+
+
+class TestLocalQueueConformance(QueueConformance):
+    plugin = conductor_events.local.plugin
+    queue_type = "local"
+    short = True
+    capabilities = Capabilities(
+        persistent=True,
+        ordered=True,
+        dead_letter=DeadLetterSupport(
+            location=lambda name: f"{name}.dlq", max_deliveries=MAX_DELIVERIES
+        ),
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        restart_broker=reopen_queue_file,
+    )
+
+    @pytest.fixture
+    def queue_properties(self, tmp_path: Path) -> dict[str, str]:
+        return {
+            "conductor.event-queues.local.path": str(tmp_path / "conformance.db"),
+            "conductor.event-queues.local.visibility-timeout": f"{VISIBILITY_TIMEOUT:g}s",
+            "conductor.event-queues.local.max-deliveries": str(MAX_DELIVERIES),
+            "conductor.event-queues.local.poll-interval": "20ms",
+        }
