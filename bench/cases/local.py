@@ -1,0 +1,139 @@
+"""The ``local`` queue's publish and consume paths, each next to raw ``sqlite3`` doing the same.
+
+Targets: each figure at least half of its raw baseline's. Every publish here is durable when
+it returns (committed in WAL mode with ``synchronous=NORMAL``, as the raw baselines are), and
+every consumed message is acked, one ack per message, before the next is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import raw_sqlite
+from bench.framework import (
+    THROUGHPUT,
+    Baseline,
+    BenchError,
+    Case,
+    Measure,
+    MinRatio,
+    RunContext,
+    Sample,
+)
+from bench.local_queue import SINK, open_queues, prefill
+from bench.payloads import json_payload
+from conductor_events.messages import Message
+from conductor_events.queues import SubscribeOptions
+
+ORDER = 10
+CONSUME_BATCH = 100
+"""Messages one claim takes: the raw baseline's batch and the subscription's prefetch."""
+
+
+def _publish_batches(batch: int) -> Measure:
+    def measure(ctx: RunContext) -> Sample:
+        return asyncio.run(_publish(ctx, batch))
+
+    return measure
+
+
+def _publish_single(ctx: RunContext) -> Sample:
+    return asyncio.run(_publish(ctx, 1))
+
+
+async def _publish(ctx: RunContext, batch: int) -> Sample:
+    """``publish`` calls of ``batch`` new messages each; every call returns once committed."""
+    payload = json_payload(shape=ctx.options.payload)
+    async with open_queues(ctx.workdir) as queues:
+        await queues.publish(SINK, [Message(payload)])  # opens the file, untimed
+        done = 0
+        start = asyncio.get_running_loop().time()
+        while done < ctx.count and not ctx.expired():
+            result = await queues.publish(SINK, [Message(payload) for _ in range(batch)])
+            if not result.ok:
+                raise BenchError(f"publish refused: {result.failure_summary()}")
+            done += batch
+        seconds = asyncio.get_running_loop().time() - start
+    return Sample(done, seconds)
+
+
+def _consume(ctx: RunContext) -> Sample:
+    return asyncio.run(_consume_async(ctx))
+
+
+async def _consume_async(ctx: RunContext) -> Sample:
+    """Receive and ack ``count`` prefilled messages, one ack per message."""
+    options = SubscribeOptions(max_in_flight=CONSUME_BATCH, prefetch=CONSUME_BATCH)
+    async with open_queues(ctx.workdir) as queues:
+        await prefill(queues, ctx.count, shape=ctx.options.payload)
+        done = 0
+        start = asyncio.get_running_loop().time()
+        async with await queues.subscribe(SINK, options) as subscription:
+            while done < ctx.count and not ctx.expired():
+                delivery = await subscription.receive(timeout=5.0)
+                if delivery is None:
+                    raise BenchError(f"queue ran dry after {done} of {ctx.count} messages")
+                await delivery.ack()
+                done += 1
+        seconds = asyncio.get_running_loop().time() - start
+    return Sample(done, seconds)
+
+
+def _raw_batches(batch: int) -> Measure:
+    def measure(ctx: RunContext) -> Sample:
+        return raw_sqlite.insert_batches(batch, ctx)
+
+    return measure
+
+
+CASES = [
+    *(
+        Case(
+            backend="local",
+            name=f"publish-batch-{batch}",
+            description=f"publish() of {batch} messages per call, 1 KiB JSON each",
+            metric=THROUGHPUT,
+            measure=_publish_batches(batch),
+            count=100_000,
+            quick_count=5_000,
+            baseline=Baseline(
+                f"sqlite3 executemany of {batch} inserts in one transaction",
+                _raw_batches(batch),
+            ),
+            target=MinRatio(0.5),
+            warmup=2_000,
+        )
+        for batch in (100, 1000)
+    ),
+    Case(
+        backend="local",
+        name="publish-single",
+        description="publish() of one message per call, committed when it returns",
+        metric=THROUGHPUT,
+        measure=_publish_single,
+        count=20_000,
+        quick_count=2_000,
+        baseline=Baseline(
+            "sqlite3 insert, one transaction (one commit) per insert",
+            raw_sqlite.insert_each_committed,
+        ),
+        target=MinRatio(0.5),
+        warmup=1_000,
+    ),
+    Case(
+        backend="local",
+        name="consume-ack",
+        description=f"receive() and ack() each message (prefetch {CONSUME_BATCH})",
+        metric=THROUGHPUT,
+        measure=_consume,
+        count=50_000,
+        quick_count=5_000,
+        baseline=Baseline(
+            f"sqlite3 claim {CONSUME_BATCH} rows (UPDATE ... RETURNING), decode each body, "
+            "delete each row in its own transaction",
+            raw_sqlite.claim_then_delete,
+        ),
+        target=MinRatio(0.5),
+        warmup=1_000,
+    ),
+]
