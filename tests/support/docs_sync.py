@@ -2,7 +2,8 @@
 
 A block is ``<!-- BEGIN GENERATED: NAME -->`` ... ``<!-- END GENERATED -->``. NAME is
 ``cli:<command words>`` (that command's ``--help``), ``config:<queue type>`` (the key table
-of that section; ``config:core`` is ``conductor.default-event-queue``) or ``file:<path>`` (a
+of that section; ``config:core`` is ``conductor.default-event-queue``, ``config:server`` and
+``config:event-handlers`` the core's other sections) or ``file:<path>`` (a
 file of the repository, verbatim, so examples in the docs are the ones the tests run).
 
 ``python -m tests.support.docs_sync`` rewrites the blocks in place; tests/test_docs.py fails
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 from conductor_events.cli import cli
 from conductor_events.config import DefaultEventQueueSettings
+from conductor_events.config.loader import core_sections
 from conductor_events.config.reference import reference_table
 from conductor_events.plugins import PluginHost
 
@@ -38,8 +40,10 @@ def render_block(name: str) -> str:
         assert result.exit_code == 0, result.output
         return f"```text\n{result.output}```\n"
     if kind == "config":
-        if arg == "core":
-            return reference_table(DefaultEventQueueSettings) + "\n"
+        core = {model.section.removeprefix("conductor."): model for model in core_sections()}
+        core["core"] = DefaultEventQueueSettings
+        if arg in core:
+            return reference_table(core[arg]) + "\n"
         registered = PluginHost(environ={}).queue_type(arg)
         assert registered is not None, f"no installed plugin provides {arg!r}"
         return (

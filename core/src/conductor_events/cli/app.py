@@ -86,8 +86,8 @@ def cli(
     log_format: str,
     debug: bool,
 ) -> None:
-    """Conductor's eventing layer: publish EVENT tasks, consume event queues, inspect plugins
-    and configuration."""
+    """Conductor's eventing layer: publish EVENT tasks, consume event queues, check event
+    handlers and their executions, inspect plugins and configuration."""
     from conductor_events.logging import configure_logging
 
     configure_logging("debug" if debug else log_level, log_format)

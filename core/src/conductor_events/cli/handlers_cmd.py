@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +20,11 @@ def handlers() -> None:
 
 
 @handlers.command()
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
 @pass_app
 def check(app: App, paths: tuple[str, ...]) -> None:
-    """Validate handler files (JSON: one handler, or a list) and directories of *.json files.
+    """Validate handler files (JSON: one handler, or a list) and directories of *.json files;
+    without PATH, those of conductor.event-handlers.definitions.
 
     Print every problem as FILE:LINE:COLUMN: PATH: message: Conductor's own checks, and what
     Conductor leaves to run time (unknown actions and fields, conditions that do not compile,
@@ -38,6 +37,12 @@ def check(app: App, paths: tuple[str, ...]) -> None:
     config = app.configuration()
     problems = [str(p) for p in config.errors]
     settings = config.section(EventHandlerSettings)
+    if not paths:
+        paths = tuple(settings.definitions)
+        if not paths:
+            raise click.UsageError(
+                "give handler files or directories, or set conductor.event-handlers.definitions"
+            )
     engine = ScriptEngine(settings.script.timeout.total_seconds(), settings.script.memory_limit)
     try:
         result = load_handlers(
@@ -64,6 +69,8 @@ def check(app: App, paths: tuple[str, ...]) -> None:
 
 
 def _time(seconds: float) -> str:
+    import datetime
+
     moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -95,6 +102,8 @@ def executions(
     """List execution records: what each handler action did with each message (id is
     <messageId>_<actionIndex>, as in Conductor), oldest first. The file is
     conductor.event-handlers.executions.path."""
+    import asyncio
+
     from conductor_events.handlers.executions import ExecutionStore
     from conductor_events.handlers.settings import EventHandlerSettings
 

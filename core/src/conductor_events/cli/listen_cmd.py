@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -56,14 +57,18 @@ async def consume(
     """Print and ack messages until ``count``, ``timeout``, or SIGINT/SIGTERM; return how many.
 
     A stop signal is acted on between messages: the message in hand is printed and acked
-    first, and prefetched ones go back to the queue when the subscription closes.
+    first, and prefetched ones go back to the queue when the subscription closes. The handler
+    is a plain Python signal handler, not the event loop's: when messages keep coming, receive
+    and ack may complete without the loop ever polling for signals, and a loop-level handler
+    would only run once the queue ran dry.
     """
     from conductor_events.queues import SubscribeOptions
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     deadline = None if timeout is None else time.monotonic() + timeout
     received = 0
     options = SubscribeOptions(max_in_flight=1, prefetch=min(count or 10, 10), drain_timeout=5)
@@ -82,8 +87,8 @@ async def consume(
                 await delivery.ack()
                 received += 1
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if count is not None and received < count and not stop.is_set():
         raise ListenTimeout(
             f"timed out after {timeout:g}s: received {received} of {count} messages"

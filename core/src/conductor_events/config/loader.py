@@ -33,7 +33,6 @@ from conductor_events.config.settings import (
     QueueSettings,
     SectionSettings,
 )
-from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
 
 if TYPE_CHECKING:
     from conductor_events.plugins import PluginHost
@@ -42,8 +41,15 @@ CORE_PLUGIN = "conductor-events"
 QUEUES_PREFIX = "conductor.event-queues"
 CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
 """Configuration files when no ``-c`` is given, separated by the OS path separator."""
-CORE_SECTIONS: tuple[type[SectionSettings], ...] = (ServerSettings, EventHandlerSettings)
-"""The core's sections besides ``conductor.default-event-queue``, checked as strictly."""
+
+
+def core_sections() -> tuple[type[SectionSettings], ...]:
+    """The core's sections besides ``conductor.default-event-queue``, checked as strictly:
+    ``conductor.server`` and ``conductor.event-handlers`` (imported here, not at the top, as
+    their module imports this package)."""
+    from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
+
+    return (ServerSettings, EventHandlerSettings)
 
 
 @dataclass
@@ -115,7 +121,7 @@ class _Loader:
         }
         self.core_sections = {
             normalize(model.section.split(".", 1)[1]): _Section(model.section, model, CORE_PLUGIN)
-            for model in CORE_SECTIONS
+            for model in core_sections()
         }
         self._types_by_normal = {normalize(name): name for name in self.queue_types}
         self._reported_missing: set[str] = set()

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from conductor_events.config.binding import known_keys
 from conductor_events.config.durations import format_duration
-from conductor_events.config.loader import CORE_SECTIONS, QUEUES_PREFIX
+from conductor_events.config.loader import QUEUES_PREFIX, core_sections
 from conductor_events.config.model import Configuration, Entry
 from conductor_events.config.properties import DEFAULT
 from conductor_events.config.settings import DefaultEventQueueSettings, SectionSettings
@@ -52,7 +52,7 @@ def effective_entries(config: Configuration, plugins: PluginHost) -> list[Entry]
     sections: list[tuple[str, type[SectionSettings]]] = [
         (DefaultEventQueueSettings.section, DefaultEventQueueSettings)
     ]
-    sections += [(model.section, model) for model in CORE_SECTIONS]
+    sections += [(model.section, model) for model in core_sections()]
     sections += [
         (f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings)
         for name, reg in plugins.queue_types().items()

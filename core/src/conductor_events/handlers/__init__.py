@@ -1,0 +1,28 @@
+"""Event handlers: Conductor's ``{name, event, condition, actions, active}`` definitions, run
+against the messages of event queues, with their actions sent to a Conductor server.
+
+The parts, one module each:
+
+* :mod:`~conductor_events.handlers.model`: the handler definition (Conductor's JSON format);
+* :mod:`~conductor_events.handlers.validation` and :mod:`~conductor_events.handlers.loader`:
+  checking definitions and reading them from JSON files, with file and position in errors;
+* :mod:`~conductor_events.handlers.scripting` and :mod:`~conductor_events.handlers.conditions`:
+  ``javascript`` conditions in an embedded QuickJS engine with limits, and ``value-param``;
+* :mod:`~conductor_events.handlers.jsonpath`, :mod:`~conductor_events.handlers.templates` and
+  :mod:`~conductor_events.handlers.inline_json`: ``${...}`` substitution as Conductor does it;
+* :mod:`~conductor_events.handlers.client`: the Conductor REST client (httpx), over the
+  keep-alive transport of :mod:`~conductor_events.handlers.transport`;
+* :mod:`~conductor_events.handlers.actions`: ``complete_task``, ``fail_task``,
+  ``start_workflow``, ``terminate_workflow``, ``update_workflow_variables``;
+* :mod:`~conductor_events.handlers.executions`: execution records, so redelivery never repeats
+  a completed action;
+* :mod:`~conductor_events.handlers.registry`: handlers compiled and grouped by event;
+* :mod:`~conductor_events.handlers.processor`: one delivery through the matching handlers,
+  then the ack policy; :mod:`~conductor_events.handlers.consume`: a bounded consume loop;
+* :mod:`~conductor_events.handlers.settings`: ``conductor.server.*`` and
+  ``conductor.event-handlers.*``;
+* :mod:`~conductor_events.handlers.testing_double`: an in-process Conductor API double.
+
+Importing this package imports nothing heavy: the JavaScript engine and the HTTP client are
+imported by the modules that use them.
+"""

@@ -1,0 +1,207 @@
+"""``conductor.server.*`` and ``conductor.event-handlers.*``: the settings event handlers use.
+
+``conductor.server.*`` says where the Conductor server is and how to authenticate: no
+authentication, a bearer token (``auth.token``), or an Orkes application key and secret
+(``auth.key`` and ``auth.secret``) exchanged for a token. ``conductor.event-handlers.*`` holds
+the handler files, the condition engine's limits, the retry policy and the execution records.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import timedelta
+from typing import Annotated, ClassVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from conductor_events.config.durations import Seconds
+from conductor_events.config.settings import SectionSettings
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def parse_size(value: object) -> int:
+    """A Spring ``DataSize``: ``512KB``, ``32MB``, ``1GB``, or a bare number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            number, unit = match.groups()
+            return int(number) * _SIZE_UNITS[unit.upper() if unit else None]
+    raise ValueError(f"expected a size such as 512KB, 32MB or a number of bytes, got {value!r}")
+
+
+def _split_list(value: object) -> object:
+    """A comma-separated property value as a list; lists pass through."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+"""A size in bytes, written as Spring writes one (``32MB``) or as a bare number of bytes."""
+
+NameList = Annotated[list[str], BeforeValidator(_split_list)]
+"""A comma-separated list of names."""
+
+
+class _Nested(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerAuthSettings(_Nested):
+    """``conductor.server.auth.*``: none, a bearer token, or an Orkes key and secret."""
+
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token sent as `Authorization: Bearer <token>`.",
+    )
+    key: str | None = Field(
+        default=None,
+        description="Orkes application key id, exchanged with `auth.secret` for a token at "
+        "`POST /api/token`; the token goes in the `X-Authorization` header.",
+    )
+    secret: SecretStr | None = Field(
+        default=None, description="Orkes application key secret (with `auth.key`)."
+    )
+    token_ttl: Seconds = Field(
+        default=timedelta(minutes=45),
+        description="How long an Orkes token is used before it is exchanged again (it is also "
+        "renewed at once when the server answers 401). Bare numbers are seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ServerAuthSettings:
+        if self.token is not None and (self.key is not None or self.secret is not None):
+            raise ValueError("set either auth.token or auth.key with auth.secret, not both")
+        if (self.key is None) != (self.secret is None):
+            raise ValueError("auth.key and auth.secret must be set together")
+        return self
+
+
+class ServerSettings(SectionSettings):
+    """``conductor.server.*``: the Conductor server that handler actions are sent to."""
+
+    section: ClassVar[str] = "conductor.server"
+
+    url: str = Field(
+        default="http://localhost:8080/api",
+        description="Base URL of the server's REST API, including `/api` (as Conductor's "
+        "SDKs spell it).",
+    )
+    auth: ServerAuthSettings = Field(default_factory=ServerAuthSettings)
+    connect_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        description="How long opening a connection may take. Bare numbers are seconds.",
+    )
+    read_timeout: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="How long the server may take to answer a request. Bare numbers are seconds.",
+    )
+    max_connections: int = Field(
+        default=50, ge=1, description="Connections kept open to the server at most."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("url must start with http:// or https:// and a host")
+        return url
+
+
+class NonTransientPolicy(enum.StrEnum):
+    """What happens to a message whose action failed for good (404, 400, ...)."""
+
+    DEAD_LETTER = "dead-letter"
+    ACK = "ack"
+
+
+class ScriptSettings(_Nested):
+    """``conductor.event-handlers.script.*``: limits of the JavaScript condition engine."""
+
+    timeout: Seconds = Field(
+        default=timedelta(seconds=4),
+        description="Longest a condition may run before it is stopped and the message fails "
+        "(Conductor's CONDUCTOR_SCRIPT_MAX_EXECUTION_SECONDS). Bare numbers are seconds.",
+    )
+    memory_limit: Size = Field(
+        default=32 << 20,
+        ge=1 << 20,
+        description="Memory the engine may allocate, e.g. 32MB; bare numbers are bytes.",
+    )
+
+
+class RetrySettings(_Nested):
+    """``conductor.event-handlers.retry.*``: redelivery after transient failures."""
+
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Deliveries of one message before a transient failure dead-letters it.",
+    )
+    initial_backoff: Seconds = Field(
+        default=timedelta(seconds=1),
+        description="Delay before the second delivery; doubled for each later one. Bare "
+        "numbers are seconds.",
+    )
+    max_backoff: Seconds = Field(
+        default=timedelta(minutes=5),
+        description="Longest delay between deliveries. Bare numbers are seconds.",
+    )
+
+
+class ExecutionStoreSettings(_Nested):
+    """``conductor.event-handlers.executions.*``: where execution records are kept."""
+
+    path: str = Field(
+        default="conductor-events-executions.db",
+        description="SQLite file of execution records; relative paths are from the current "
+        "directory.",
+    )
+    retention: Seconds = Field(
+        default=timedelta(days=7),
+        description="Records older than this are deleted. Bare numbers are seconds.",
+    )
+    lease: Seconds = Field(
+        default=timedelta(minutes=5),
+        description="How long an IN_PROGRESS record keeps another consumer from running the "
+        "same action; after it, the action is taken over (its first runner died). Bare numbers "
+        "are seconds.",
+    )
+
+
+class EventHandlerSettings(SectionSettings):
+    """``conductor.event-handlers.*``: how handlers are loaded and run."""
+
+    section: ClassVar[str] = "conductor.event-handlers"
+
+    definitions: NameList = Field(
+        default_factory=list,
+        description="Handler definition files or directories of `*.json` files, comma-separated.",
+    )
+    script: ScriptSettings = Field(default_factory=ScriptSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    executions: ExecutionStoreSettings = Field(default_factory=ExecutionStoreSettings)
+    non_transient_failure: NonTransientPolicy = Field(
+        default=NonTransientPolicy.DEAD_LETTER,
+        description="`dead-letter`: a message whose action failed for good goes to the "
+        "dead-letter destination with the reason. `ack`: Conductor's behaviour, the message is "
+        "acked and only the execution record keeps the failure.",
+    )
+    allowed_env: NameList = Field(
+        default_factory=list,
+        description="Environment variables that `${NAME}` in a template may read, "
+        "comma-separated. Empty (the default): templates read only the message.",
+    )

@@ -1,0 +1,610 @@
+"""A Conductor API test double: an in-process HTTP server with real state.
+
+It answers the endpoints :class:`~conductor_events.handlers.client.ConductorClient` uses, with
+Conductor's request and response shapes, and keeps workflows, tasks and variables, so a test
+checks what a handler *did* (the task is COMPLETED, its output holds the message id) rather
+than which calls were made. Unknown ids get Conductor's answers (404, or 204 for a task), and
+faults can be injected: an HTTP status (500, 429, ...) and delays, per method and path.
+
+Endpoints, each mirroring a Conductor resource (paths below ``/api``):
+
+==============================================  ===============================================
+``GET    /workflow/{workflowId}``               ``WorkflowResource.getExecutionStatus``
+                                                (``includeTasks``, default true); 404 unknown
+``POST   /workflow``                            ``WorkflowResource.startWorkflow`` with a
+                                                ``StartWorkflowRequest``; text id; 404 for an
+                                                unknown definition, 400 without a name
+``DELETE /workflow/{workflowId}?reason=``       ``WorkflowResource.terminate``; 409 for a
+                                                COMPLETED workflow, no-op for other ended ones
+``POST   /workflow/{workflowId}/variables``     Orkes ``WorkflowResource.updateWorkflowState``:
+                                                merges variables, answers the workflow
+``GET    /tasks/{taskId}``                      ``TaskResource.getTask``; 204 when unknown
+``POST   /tasks``                               ``TaskResource.updateTask`` with a
+                                                ``TaskResult``; text task id; 400 without ids,
+                                                404 unknown task, no-op for an ended task or
+                                                workflow (as ``WorkflowExecutor.updateTask``)
+``POST   /token``                               Orkes ``TokenResource``: ``{keyId, keySecret}``
+                                                -> ``{token}``
+==============================================  ===============================================
+
+Errors use Conductor's ``ErrorResponse`` body: ``{status, message, instance, retryable}``.
+
+Workflows follow their definition's task list: starting one schedules its first task
+(``IN_PROGRESS``); completing a task schedules the next; completing the last completes the
+workflow; a FAILED task fails it. That is enough of a decider to watch a handler move a
+workflow along; it is not a workflow engine.
+
+Use it in a test with ``async with ConductorDouble() as double:`` (it serves on 127.0.0.1 on a
+free port, on the running event loop), or as a process:
+``python -m conductor_events.handlers.testing_double --workflow NAME=task_ref,...``, which
+prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_TERMINAL_TASK = {
+    "COMPLETED",
+    "COMPLETED_WITH_ERRORS",
+    "FAILED",
+    "FAILED_WITH_TERMINAL_ERROR",
+    "CANCELED",
+    "TIMED_OUT",
+    "SKIPPED",
+}
+_TERMINAL_WORKFLOW = {"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"}
+_RESULT_STATUSES = {"IN_PROGRESS", "FAILED", "FAILED_WITH_TERMINAL_ERROR", "COMPLETED"}
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the double received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Fault:
+    """An injected fault: ``times`` matching requests get ``delay`` seconds of wait, then
+    ``status`` (or their normal answer when ``status`` is ``None``)."""
+
+    status: int | None
+    times: int
+    method: str | None = None
+    path: re.Pattern[str] | None = None
+    delay: float = 0.0
+    message: str = "injected failure"
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times <= 0:
+            return False
+        if self.method is not None and self.method != method:
+            return False
+        return self.path is None or self.path.search(path) is not None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+class HttpError(Exception):
+    """An error answer, with Conductor's ``ErrorResponse`` body."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+@dataclass
+class WorkflowDef:
+    name: str
+    version: int
+    tasks: list[tuple[str, str]] = field(default_factory=list)
+    """(referenceTaskName, taskType) in order."""
+
+
+class ConductorDouble:
+    """The double: state, fault injection, and the HTTP server.
+
+    Args:
+        token: require ``Authorization: Bearer <token>`` on every request.
+        key_id, key_secret: require an Orkes token from ``POST /token`` in ``X-Authorization``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        key_id: str | None = None,
+        key_secret: str | None = None,
+    ) -> None:
+        self.definitions: dict[tuple[str, int], WorkflowDef] = {}
+        self.workflows: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.record_requests = True
+        self.connections_opened = 0
+        """TCP connections accepted so far (a client that reuses connections opens few)."""
+        self._bearer = token
+        self._key = (key_id, key_secret) if key_id is not None else None
+        self._tokens: set[str] = set()
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+        self._serving: set[asyncio.Task[None]] = set()
+        self.port = 0
+        self._seq = itertools.count(1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The API base URL, as ``conductor.server.url`` takes it."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    async def start(self, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._connections):
+            writer.close()
+        if self._serving:  # each ends at the end of file its closed connection gives it
+            await asyncio.wait(list(self._serving), timeout=5)
+        with contextlib.suppress(Exception):
+            await self._server.wait_closed()
+        self._server = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- state for tests -------------------------------------------------------------------
+
+    def register_workflow(
+        self, name: str, tasks: Sequence[str | tuple[str, str]], version: int = 1
+    ) -> None:
+        """Define a workflow: its task reference names (type ``WAIT`` unless given)."""
+        steps = [(t, "WAIT") if isinstance(t, str) else t for t in tasks]
+        self.definitions[(name, version)] = WorkflowDef(name, version, steps)
+
+    def start_workflow(
+        self,
+        name: str,
+        version: int | None = None,
+        input: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+        task_to_domain: dict[str, str] | None = None,
+    ) -> str:
+        """Start a workflow directly (as ``POST /workflow`` does) and return its id."""
+        definition = self._definition(name, version)
+        workflow_id = str(uuid.uuid4())
+        now = _now()
+        self.workflows[workflow_id] = {
+            "workflowId": workflow_id,
+            "workflowName": definition.name,
+            "workflowVersion": definition.version,
+            "status": "RUNNING",
+            "input": dict(input or {}),
+            "output": {},
+            "variables": {},
+            "correlationId": correlation_id,
+            "taskToDomain": dict(task_to_domain or {}),
+            "reasonForIncompletion": None,
+            "createTime": now,
+            "startTime": now,
+            "updateTime": now,
+            "endTime": 0,
+            "tasks": [],
+        }
+        if definition.tasks:
+            ref, kind = definition.tasks[0]
+            self.schedule_task(workflow_id, ref, kind)
+        return workflow_id
+
+    def schedule_task(
+        self, workflow_id: str, ref: str, task_type: str = "WAIT", iteration: int = 0
+    ) -> str:
+        """Add a task to a workflow as ``IN_PROGRESS``; a DO_WHILE iteration ``n > 0`` gets
+        the reference name ``ref__n``, as Conductor names loop iterations."""
+        workflow = self.workflows[workflow_id]
+        task_id = str(uuid.uuid4())
+        now = _now()
+        task = {
+            "taskId": task_id,
+            "taskType": task_type,
+            "taskDefName": ref,
+            "referenceTaskName": f"{ref}__{iteration}" if iteration else ref,
+            "status": "IN_PROGRESS",
+            "inputData": {},
+            "outputData": {},
+            "workflowInstanceId": workflow_id,
+            "workflowType": workflow["workflowName"],
+            "correlationId": workflow["correlationId"],
+            "iteration": iteration,
+            "seq": next(self._seq),
+            "retryCount": 0,
+            "scheduledTime": now,
+            "startTime": now,
+            "updateTime": now,
+            "endTime": 0,
+            "reasonForIncompletion": None,
+        }
+        self.tasks[task_id] = task
+        workflow["tasks"].append(task)
+        return task_id
+
+    def task(self, workflow_id: str, ref: str) -> dict[str, Any]:
+        """The latest task of a workflow whose reference name is ``ref`` (exactly)."""
+        found = [t for t in self.workflows[workflow_id]["tasks"] if t["referenceTaskName"] == ref]
+        if not found:
+            raise KeyError(f"workflow {workflow_id} has no task {ref}")
+        task: dict[str, Any] = found[-1]
+        return task
+
+    def inject(
+        self,
+        status: int | None = 500,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        delay: float = 0.0,
+        message: str = "injected failure",
+    ) -> Fault:
+        """Make the next ``times`` requests matching ``method`` and the ``path`` regex wait
+        ``delay`` seconds and answer ``status`` (``None``: answer normally after the delay)."""
+        fault = Fault(status, times, method, re.compile(path) if path else None, delay, message)
+        self.faults.append(fault)
+        return fault
+
+    def expire_tokens(self) -> None:
+        """Forget every issued Orkes token, so the next request is answered 401."""
+        self._tokens.clear()
+
+    def requests_to(self, method: str, pattern: str) -> list[RecordedRequest]:
+        regex = re.compile(pattern)
+        return [r for r in self.requests if r.method == method and regex.search(r.path)]
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+        self._connections.add(writer)
+        self.connections_opened += 1
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line.strip():
+                    break
+                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length") or 0)
+                body = await reader.readexactly(length) if length else b""
+                response = await self._handle(method, target, headers, body)
+                writer.write(_encode_response(response))
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    async def _handle(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> _Response:
+        parts = urlsplit(target)
+        path = unquote(parts.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return _error(400, "Invalid JSON in the request body")
+        if self.record_requests:
+            self.requests.append(RecordedRequest(method, path, query, headers, body))
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.times -= 1
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.status is not None:
+                    return _error(fault.status, fault.message)
+                break
+        try:
+            if path != "/api/token":
+                self._authenticate(headers)
+            return await self._route(method, path, query, body)
+        except HttpError as exc:
+            return _error(exc.status, exc.message, **exc.extra)
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        if self._bearer is not None and headers.get("authorization") != f"Bearer {self._bearer}":
+            raise HttpError(401, "Unauthorized: a valid bearer token is required")
+        if self._key is not None and headers.get("x-authorization") not in self._tokens:
+            raise HttpError(401, "Token is invalid or expired", error="EXPIRED_TOKEN")
+
+    async def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> _Response:
+        for route_method, pattern, handler in self._routes():
+            if route_method == method:
+                match = pattern.fullmatch(path)
+                if match:
+                    return await handler(*match.groups(), query=query, body=body)
+        raise HttpError(404, f"No resource for {method} {path}")
+
+    def _routes(
+        self,
+    ) -> list[tuple[str, re.Pattern[str], Callable[..., Awaitable[_Response]]]]:
+        return [
+            ("POST", re.compile(r"/api/token"), self._token),
+            ("POST", re.compile(r"/api/workflow"), self._start),
+            ("GET", re.compile(r"/api/workflow/([^/]+)"), self._get_workflow),
+            ("DELETE", re.compile(r"/api/workflow/([^/]+)"), self._terminate),
+            ("POST", re.compile(r"/api/workflow/([^/]+)/variables"), self._variables),
+            ("POST", re.compile(r"/api/tasks"), self._update_task),
+            ("GET", re.compile(r"/api/tasks/([^/]+)"), self._get_task),
+        ]
+
+    # -- resources -------------------------------------------------------------------------
+
+    async def _token(self, *, query: dict[str, str], body: Any) -> _Response:
+        if self._key is None:
+            raise HttpError(404, "No resource for POST /api/token (authentication is off)")
+        if not isinstance(body, dict) or (body.get("keyId"), body.get("keySecret")) != self._key:
+            raise HttpError(401, "Invalid application key or secret")
+        token = uuid.uuid4().hex
+        self._tokens.add(token)
+        return _json(200, {"token": token})
+
+    def _definition(self, name: str, version: int | None) -> WorkflowDef:
+        if version is None:
+            versions = [v for (n, v) in self.definitions if n == name]
+            if versions:
+                return self.definitions[(name, max(versions))]
+        elif (name, version) in self.definitions:
+            return self.definitions[(name, version)]
+        raise HttpError(404, f"No such workflow found by name: {name}, version: {version}")
+
+    async def _start(self, *, query: dict[str, str], body: Any) -> _Response:
+        if not isinstance(body, dict) or not body.get("name"):
+            raise HttpError(
+                400,
+                "Validation failed, check below errors for detail.",
+                validationErrors=[
+                    {
+                        "path": "startWorkflow.request.name",
+                        "message": "Workflow name cannot be null or empty",
+                    }
+                ],
+            )
+        workflow_id = self.start_workflow(
+            body["name"],
+            body.get("version"),
+            body.get("input") or {},
+            body.get("correlationId"),
+            body.get("taskToDomain"),
+        )
+        return _text(workflow_id)
+
+    def _workflow(self, workflow_id: str) -> dict[str, Any]:
+        workflow = self.workflows.get(workflow_id)
+        if workflow is None:
+            raise HttpError(404, f"No such workflow found by id: {workflow_id}")
+        return workflow
+
+    async def _get_workflow(
+        self, workflow_id: str, *, query: dict[str, str], body: Any
+    ) -> _Response:
+        workflow = dict(self._workflow(workflow_id))
+        if query.get("includeTasks", "true").lower() == "false":
+            workflow["tasks"] = []
+        return _json(200, workflow)
+
+    async def _terminate(self, workflow_id: str, *, query: dict[str, str], body: Any) -> _Response:
+        workflow = self._workflow(workflow_id)
+        if workflow["status"] == "COMPLETED":
+            raise HttpError(409, "Cannot terminate a COMPLETED workflow.")
+        if workflow["status"] not in _TERMINAL_WORKFLOW:
+            workflow["status"] = "TERMINATED"
+            workflow["reasonForIncompletion"] = query.get("reason")
+            workflow["endTime"] = workflow["updateTime"] = _now()
+            for task in workflow["tasks"]:
+                if task["status"] not in _TERMINAL_TASK:
+                    task["status"] = "CANCELED"
+        return _Response(200)
+
+    async def _variables(self, workflow_id: str, *, query: dict[str, str], body: Any) -> _Response:
+        workflow = self._workflow(workflow_id)
+        if not isinstance(body, dict):
+            raise HttpError(400, "The body must be a JSON object of variables")
+        workflow["variables"].update(body)
+        workflow["updateTime"] = _now()
+        return _json(200, workflow)
+
+    async def _get_task(self, task_id: str, *, query: dict[str, str], body: Any) -> _Response:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return _Response(204)
+        return _json(200, task)
+
+    async def _update_task(self, *, query: dict[str, str], body: Any) -> _Response:
+        if not isinstance(body, dict):
+            raise HttpError(400, "TaskResult cannot be null or empty.")
+        errors = []
+        if not body.get("workflowInstanceId"):
+            errors.append(
+                {
+                    "path": "updateTask.taskResult.workflowInstanceId",
+                    "message": "Workflow Id cannot be null or empty",
+                }
+            )
+        if not body.get("taskId"):
+            errors.append(
+                {
+                    "path": "updateTask.taskResult.taskId",
+                    "message": "Task ID cannot be null or empty",
+                }
+            )
+        status = body.get("status")
+        if status not in _RESULT_STATUSES:
+            errors.append(
+                {
+                    "path": "updateTask.taskResult.status",
+                    "message": f"Invalid task status: {status}",
+                }
+            )
+        if errors:
+            raise HttpError(
+                400, "Validation failed, check below errors for detail.", validationErrors=errors
+            )
+        task = self.tasks.get(body["taskId"])
+        if task is None:
+            raise HttpError(404, f"No such task found by id: {body['taskId']}")
+        workflow = self.workflows[task["workflowInstanceId"]]
+        if workflow["status"] in _TERMINAL_WORKFLOW or task["status"] in _TERMINAL_TASK:
+            return _text(task["taskId"])  # Conductor ignores the update and says nothing
+        now = _now()
+        task["status"] = status
+        task["outputData"] = dict(body.get("outputData") or {})
+        task["reasonForIncompletion"] = body.get("reasonForIncompletion")
+        task["updateTime"] = now
+        if status in _TERMINAL_TASK:
+            task["endTime"] = now
+            self._decide(workflow, task)
+        return _text(task["taskId"])
+
+    def _decide(self, workflow: dict[str, Any], task: dict[str, Any]) -> None:
+        now = _now()
+        if task["status"] != "COMPLETED":
+            workflow["status"] = "FAILED"
+            workflow["reasonForIncompletion"] = task.get("reasonForIncompletion")
+            workflow["endTime"] = workflow["updateTime"] = now
+            return
+        if any(t["status"] not in _TERMINAL_TASK for t in workflow["tasks"]):
+            return
+        definition = self.definitions.get((workflow["workflowName"], workflow["workflowVersion"]))
+        steps = definition.tasks if definition else []
+        done = {t["taskDefName"] for t in workflow["tasks"]}
+        remaining = [(ref, kind) for ref, kind in steps if ref not in done]
+        if remaining:
+            self.schedule_task(workflow["workflowId"], *remaining[0])
+            return
+        workflow["status"] = "COMPLETED"
+        workflow["output"] = dict(task["outputData"])
+        workflow["endTime"] = workflow["updateTime"] = now
+
+
+def _json(status: int, value: Any) -> _Response:
+    return _Response(status, json.dumps(value, separators=(",", ":")).encode())
+
+
+def _text(value: str) -> _Response:
+    return _Response(200, value.encode(), "text/plain")
+
+
+def _error(status: int, message: str, **extra: Any) -> _Response:
+    body = {
+        "status": status,
+        "message": message,
+        "instance": "conductor-double",
+        "retryable": status >= 500 or status == 429,
+        **extra,
+    }
+    return _json(status, body)
+
+
+def _encode_response(response: _Response) -> bytes:
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = "Status"
+    head = [f"HTTP/1.1 {response.status} {reason}"]
+    if response.status != 204:
+        head.append(f"Content-Type: {response.content_type}")
+        head.append(f"Content-Length: {len(response.body)}")
+    head.append("")
+    head.append("")
+    return "\r\n".join(head).encode("latin-1") + (b"" if response.status == 204 else response.body)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    double = ConductorDouble()
+    double.record_requests = False
+    for spec in args.workflow:
+        name, _, refs = spec.partition("=")
+        double.register_workflow(name, [r for r in refs.split(",") if r])
+    await double.start(args.port)
+    print(double.url, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await double.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the double as a process: it prints its URL, then serves until SIGTERM."""
+    parser = argparse.ArgumentParser(description="A Conductor REST API double on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument(
+        "--workflow",
+        action="append",
+        default=[],
+        metavar="NAME=REF,...",
+        help="define a workflow and its task reference names (repeatable)",
+    )
+    asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""``${...}`` substitution with Jayway JsonPath semantics, as Conductor's ParametersUtils."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conductor_events.handlers.inline_json import expand
+from conductor_events.handlers.jsonpath import JsonPathError, compile_path
+from conductor_events.handlers.templates import TemplateError, compile_template
+
+PAYLOAD: dict[str, Any] = {
+    "orderId": 12,
+    "MessageId": "m-1",
+    "field": "metadata",
+    "nothing": None,
+    "flag": True,
+    "Message": {
+        "testKey1": "level1",
+        "metadata": {"testKey2": 123456, "name": "x"},
+        "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}, {"sku": "c", "qty": 9}],
+    },
+    "conductor.event.name": "dotted",
+}
+
+
+def render(template: Any, payload: Any = PAYLOAD, allowed_env: tuple[str, ...] = ()) -> Any:
+    return compile_template(template, allowed_env).render(payload)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("${orderId}", 12),  # exactly one expression keeps the JSON type
+        ("${Message.metadata}", {"testKey2": 123456, "name": "x"}),
+        ("${Message.metadata.testKey2}", 123456),
+        ("${$}", PAYLOAD),  # the whole payload
+        ("${flag}", True),
+        ("SQS-${MessageId}", "SQS-m-1"),  # interpolation
+        ("${orderId}-${Message.metadata.name}", "12-x"),
+        ("n=${nothing}", "n=null"),
+        ("f=${flag}", "f=true"),
+        ("m=${Message.metadata}", 'm={"testKey2":123456,"name":"x"}'),
+        ("${missing}", None),  # a missing path gives null
+        ("${Message.missing.deeper}", None),
+        ("x${missing}", "xnull"),
+        ("$${orderId}", "${orderId}"),  # escaped
+        ("cost: $${total} for ${orderId}", "cost: ${total} for 12"),
+        ("${}", ""),
+        ("${  }", ""),
+        ("${Message.${field}.name}", "x"),  # nested expressions
+        ("${workflow.secrets.db_password}", "${workflow.secrets.db_password}"),
+        ("${['conductor.event.name']}", "dotted"),
+        ("no expressions", "no expressions"),
+    ],
+)
+def test_string_templates(template: str, expected: Any) -> None:
+    assert render(template) == expected
+
+
+def test_maps_and_lists_are_substituted_at_every_depth() -> None:
+    template = {
+        "a": ["${orderId}", {"b": "${MessageId}"}, 3],
+        "c": {"d": "${Message.testKey1}"},
+        "e": None,
+    }
+    assert render(template) == {"a": [12, {"b": "m-1"}, 3], "c": {"d": "level1"}, "e": None}
+
+
+def test_constant_containers_are_fresh_on_each_render() -> None:
+    template = compile_template({"a": {"b": [1, 2]}, "c": "${orderId}"})
+    first = template.render(PAYLOAD)
+    first["a"]["b"].append(3)
+    assert template.render(PAYLOAD) == {"a": {"b": [1, 2]}, "c": 12}
+
+
+def test_a_payload_that_is_not_json_is_the_root_string() -> None:
+    assert render({"raw": "${$}", "x": "${a.b}"}, payload="plain text") == {
+        "raw": "plain text",
+        "x": None,
+    }
+
+
+def test_environment_variables_are_read_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGION", "eu-1")
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    assert render("${REGION}") is None  # not allowed: reads the payload, which lacks it
+    assert render("${DB_PASSWORD}") is None
+    assert render("${REGION}", allowed_env=("REGION",)) == "eu-1"
+    assert render("${orderId}", allowed_env=("orderId",)) == 12  # allowed but unset: payload
+
+
+@pytest.mark.parametrize("bad", ["${orderId", "${a[}", "${a.nofunction()}", "x ${a[?(@.b ==)]}"])
+def test_templates_that_cannot_compile(bad: str) -> None:
+    with pytest.raises(TemplateError):
+        compile_template({"k": [bad]})
+
+
+# -- JSONPath ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("orderId", 12),  # the root may be left out
+        ("$.orderId", 12),
+        ("$['orderId']", 12),
+        ('$["Message"]["testKey1"]', "level1"),
+        ("Message.items[0].sku", "a"),
+        ("Message.items[-1].sku", "c"),
+        ("Message.items[5].sku", None),  # definite and missing: null
+        ("Message.testKey1.deeper", None),
+        ("Message.items.sku", None),  # a property of a list, in a definite path
+        ("Message.items[*].sku", ["a", "b", "c"]),  # indefinite: a list
+        ("Message.items[0,2].sku", ["a", "c"]),
+        ("Message.items[1:].qty", [5, 9]),
+        ("Message.items[:1].qty", [1]),
+        ("Message.items[-2:].sku", ["b", "c"]),
+        ("$..sku", ["a", "b", "c"]),
+        ("$..nothere", []),
+        ("Message.items[?(@.qty > 2)].sku", ["b", "c"]),
+        ("Message.items[?(@.qty >= 5 && @.sku != 'c')].sku", ["b"]),
+        ("Message.items[?(@.sku == 'a' || @.sku == 'c')].qty", [1, 9]),
+        ("Message.items[?(@.sku in ['b','c'])].qty", [5, 9]),
+        ("Message.items[?(@.sku nin ['b','c'])].qty", [1]),
+        ("Message.items[?(@.sku =~ /[AB]/i)].qty", [1, 5]),
+        ("Message.items[?(!(@.qty < 5))].sku", ["b", "c"]),
+        ("Message.items[?(@.qty == $.orderId)].sku", []),
+        ("Message.items[?(@.missing)].sku", []),
+        ("Message.items[?(@.qty)].sku", ["a", "b", "c"]),
+        ("Message.items.length()", 3),
+        ("Message.items[*].qty.max()", 9.0),
+        ("Message.metadata.keys()", ["testKey2", "name"]),
+        ("Message.*.name", ["x"]),
+    ],
+)
+def test_jayway_paths(path: str, expected: Any) -> None:
+    assert compile_path(path).read(PAYLOAD) == expected
+
+
+def test_definite_and_indefinite() -> None:
+    assert compile_path("a.b[0]").definite
+    assert not compile_path("a[*]").definite
+    assert not compile_path("$..a").definite
+
+
+def test_json_equality_in_filters_does_not_mix_types() -> None:
+    doc = [{"v": 1}, {"v": "1"}, {"v": True}, {"v": 1.0}]
+    assert compile_path("$[?(@.v == 1)]").read(doc) == [{"v": 1}, {"v": 1.0}]
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "a[", "a..", "a[1:2:3]", "a.b()", "a[?(@.b ==)]", "a[?(@.b =~ x)]"]
+)
+def test_invalid_paths(bad: str) -> None:
+    with pytest.raises(JsonPathError):
+        compile_path(bad)
+
+
+# -- inline JSON ---------------------------------------------------------------------------
+
+
+def test_inline_json_is_expanded_without_touching_the_input() -> None:
+    sns = {
+        "Type": "Notification",
+        "Message": '{"testKey1": "level1", "metadata": {"testKey2": 123456}}',
+        "list": ['{"a": 1}', "plain"],
+        "number": "123",
+        "broken": "{not json",
+    }
+    expanded = expand(sns)
+    assert expanded["Message"] == {"testKey1": "level1", "metadata": {"testKey2": 123456}}
+    assert expanded["list"] == [{"a": 1}, "plain"]
+    assert expanded["number"] == "123"  # only objects and arrays are parsed
+    assert expanded["broken"] == "{not json"
+    assert isinstance(sns["Message"], str)
+    unchanged = {"a": [1, {"b": "c"}]}
+    assert expand(unchanged) is unchanged
