@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	@for p in $(PLUGINS); do \
 	  echo "mypy plugins/$$p"; \
-	  MYPYPATH=core/src:plugins/$$p/src $(BIN)/mypy plugins/$$p/src plugins/$$p/tests || exit 1; \
+	  MYPYPATH=core/src:plugins/$$p/src:plugins/$$p/tests $(BIN)/mypy plugins/$$p/src plugins/$$p/tests || exit 1; \
 	done
 
 pytest: $(STAMP)

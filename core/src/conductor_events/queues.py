@@ -151,9 +151,9 @@ class Delivery(ABC):
 
     async def ack(self) -> None:
         """Confirm the message was handled; the broker will not deliver it again."""
-        self._check_pending("ack")
+        self.__require_pending("ack")
         await self._ack()
-        self._settle(DeliveryState.ACKED)
+        self.__mark(DeliveryState.ACKED)
 
     async def nack(self, delay: float = 0.0, reason: str | None = None) -> None:
         """Hand the message back for redelivery after ``delay`` seconds.
@@ -161,19 +161,19 @@ class Delivery(ABC):
         A backend with an attempt limit moves the message to its dead-letter destination
         instead, keeping ``reason`` (why the last attempt failed) with it.
         """
-        self._check_pending("nack")
+        self.__require_pending("nack")
         await self._nack(max(0.0, delay), reason)
-        self._settle(DeliveryState.NACKED)
+        self.__mark(DeliveryState.NACKED)
 
     async def dead_letter(self, reason: str) -> None:
         """Move the message to the dead-letter destination now, with the reason."""
-        self._check_pending("dead-letter")
+        self.__require_pending("dead-letter")
         await self._dead_letter(reason)
-        self._settle(DeliveryState.DEAD_LETTERED)
+        self.__mark(DeliveryState.DEAD_LETTERED)
 
     async def extend(self, seconds: float) -> None:
         """Keep the message invisible to other consumers for ``seconds`` more from now."""
-        self._check_pending("extend")
+        self.__require_pending("extend")
         await self._extend(seconds)
 
     async def release(self) -> None:
@@ -181,7 +181,7 @@ class Delivery(ABC):
         if self.settled:
             return
         await self._release()
-        self._settle(DeliveryState.RELEASED)
+        self.__mark(DeliveryState.RELEASED)
 
     @abstractmethod
     async def _ack(self) -> None: ...
@@ -199,13 +199,13 @@ class Delivery(ABC):
         """Undo this delivery; the default is an immediate nack."""
         await self._nack(0.0, None)
 
-    def _check_pending(self, action: str) -> None:
+    def __require_pending(self, action: str) -> None:
         if self.state is not DeliveryState.PENDING:
             raise DeliveryStateError(
                 f"cannot {action} message {self.message.id}: it was already {self.state.value}"
             )
 
-    def _settle(self, state: DeliveryState) -> None:
+    def __mark(self, state: DeliveryState) -> None:
         self.state = state
         if self._subscription is not None:
             self._subscription._on_settled(self)
