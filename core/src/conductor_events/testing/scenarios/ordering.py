@@ -18,9 +18,10 @@ NO_ACK_WINDOW = 0.1
 @scenario(needs.ordered)
 async def no_ack(h: Harness) -> None:
     """With ``max_in_flight=1``, message 2 does not arrive within 100 ms while message 1 is
-    unacked; after the ack it arrives (within the idle timeout)."""
+    unacked; after the ack it arrives (within the idle timeout). Both share one key, so a
+    partitioned backend that keeps per-key order delivers them in publish order too."""
     location = await h.location("no-ack")
-    messages = make_messages(2, "no-ack")
+    messages = make_messages(2, "no-ack", key=lambda _: "no-ack")
     if h.capabilities.persistent:
         await h.publish_all(location, messages)
     subscription = await h.subscribe(location, max_in_flight=1)

@@ -1,0 +1,1 @@
+"""Apache Kafka topics for conductor-events (aiokafka, imported on first use)."""

@@ -1,0 +1,447 @@
+"""Consuming: one aiokafka consumer per subscription, in a consumer group, with manual commits.
+
+Offsets are committed only up to the lowest offset still unsettled in each partition: every
+record fetched is *pending* until it is acked or dead-lettered, and the commit position of a
+partition is its first pending offset (or the next offset to fetch when none is pending). So
+however many deliveries are handled concurrently, a commit never passes one that is not done.
+
+A nack keeps the record pending and hands it out again after the requested delay, from this
+consumer, while the partition's later records keep flowing. After ``max-deliveries``
+deliveries a nack sends the record to the dead-letter topic, and only then lets the commit
+pass it.
+
+A rebalance commits what is done in the partitions being taken away, then forgets them:
+deliveries of those partitions still in flight are settled without effect, and the new owner
+receives them again from the committed offset (at-least-once; never a commit past them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiokafka import ConsumerRebalanceListener, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+
+from conductor_events.errors import QueueError
+from conductor_events.messages import Message
+from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+from conductor_events_kafka import wire
+
+if TYPE_CHECKING:
+    from conductor_events_kafka.client import KafkaQueueClient
+
+log = structlog.get_logger(__name__)
+
+REVOKE_COMMIT_TIMEOUT = 5.0
+"""Seconds a rebalance (or a close) waits for the commit of the partitions it gives up."""
+
+DLQ_RETRY_DELAY = 1.0
+"""Seconds before a record whose dead-lettering failed is delivered again."""
+
+_generations = itertools.count(1)
+
+
+class _Partition:
+    """Commit bookkeeping of one assigned partition, for one assignment (generation)."""
+
+    __slots__ = ("committed", "done", "generation", "next_offset", "pending")
+
+    def __init__(self) -> None:
+        self.generation = next(_generations)
+        self.pending: deque[int] = deque()
+        self.done: set[int] = set()
+        self.next_offset: int | None = None
+        self.committed: int | None = None
+
+    def fetched(self, offset: int) -> None:
+        self.pending.append(offset)
+        self.next_offset = offset + 1
+
+    def settle(self, offset: int) -> None:
+        pending, done = self.pending, self.done
+        if not pending or pending[0] != offset:
+            done.add(offset)  # settled ahead of an earlier offset: the commit waits for it
+            return
+        pending.popleft()
+        while done and pending and pending[0] in done:
+            done.discard(pending.popleft())
+
+    def commit_target(self) -> int | None:
+        """The offset to commit now, or ``None`` when there is nothing new to commit."""
+        target = self.pending[0] if self.pending else self.next_offset
+        if target is None or (self.committed is not None and target <= self.committed):
+            return None
+        return target
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, subscription: KafkaSubscription) -> None:
+        self._subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        await self._subscription._revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        self._subscription._assigned(set(assigned))
+
+
+class KafkaSubscription(Subscription):
+    """One consumer in ``group`` reading ``topic``."""
+
+    def __init__(
+        self, client: KafkaQueueClient, topic: str, group: str, options: SubscribeOptions
+    ) -> None:
+        super().__init__(options)
+        self.client = client
+        self.topic = topic
+        self.group = group
+        settings = client.settings
+        self.poll_interval = settings.poll_time_duration.total_seconds()
+        self._max_deliveries = settings.max_deliveries
+        self._conductor_shape = settings.payload_format == "conductor"
+        self._commit_interval = settings.commit_interval.total_seconds()
+        self._consumer: Any = client.new_consumer(topic, group)
+        self._partitions: dict[Any, _Partition] = {}
+        self._retries: list[tuple[float, int, int, Any, Any, int]] = []
+        self._retry_seq = itertools.count()
+        self._dirty = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+        self._committer: asyncio.Task[None] | None = None
+        self._joined = asyncio.Event()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (connection errors surface here) and start joining the group."""
+        await self._consumer.start()
+        self._consumer.subscribe([self.topic], listener=_Listener(self))
+        self._committer = asyncio.create_task(
+            self._commit_loop(), name=f"kafka-commit-{self.topic}"
+        )
+
+    async def wait_joined(self, timeout: float) -> bool:
+        """Wait until the group gave this consumer its partitions (maybe none); ``False``
+        when that takes longer than ``timeout`` (joining goes on in the background)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._joined.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def abort(self) -> None:
+        """Stop after a failed start."""
+        self._closed = True
+        await self._stop_committer()
+        with contextlib.suppress(Exception):
+            await self._consumer.stop()
+
+    async def _close(self) -> None:
+        await self._stop_committer()
+        try:
+            async with asyncio.timeout(REVOKE_COMMIT_TIMEOUT):
+                await self.commit()
+        except (TimeoutError, KafkaError) as exc:
+            # Not committed: the group's next consumer receives those records again.
+            log.warning("kafka.commit.close_failed", topic=self.topic, error=str(exc))
+        finally:
+            try:
+                await self._consumer.stop()
+            except Exception as exc:
+                log.warning("kafka.consumer.close_failed", topic=self.topic, error=str(exc))
+            self.client._forget(self)
+
+    async def _stop_committer(self) -> None:
+        task, self._committer = self._committer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- rebalancing -----------------------------------------------------------------------
+
+    def _assigned(self, assigned: set[Any]) -> None:
+        for tp in assigned:
+            # A partition already known was fetched from before this callback ran (revoking
+            # forgets every partition), so its bookkeeping belongs to this assignment.
+            if tp.topic == self.topic and tp not in self._partitions:
+                self._partitions[tp] = _Partition()
+        self._joined.set()
+        log.debug(
+            "kafka.partitions.assigned",
+            topic=self.topic,
+            group=self.group,
+            partitions=sorted(tp.partition for tp in assigned),
+        )
+
+    async def _revoked(self, revoked: set[Any]) -> None:
+        gone = revoked & set(self._partitions)
+        if not gone:
+            return
+        try:
+            async with asyncio.timeout(REVOKE_COMMIT_TIMEOUT):
+                await self.commit(gone)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning(
+                "kafka.commit.revoke_failed", topic=self.topic, group=self.group, error=str(exc)
+            )
+        for tp in gone:
+            del self._partitions[tp]
+        kept = [d for d in self._buffer if not (isinstance(d, KafkaDelivery) and d.tp in gone)]
+        self._buffer.clear()
+        self._buffer.extend(kept)
+        log.debug(
+            "kafka.partitions.revoked",
+            topic=self.topic,
+            group=self.group,
+            partitions=sorted(tp.partition for tp in gone),
+        )
+
+    # -- committing ------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.commit()
+            except KafkaError as exc:
+                log.warning(
+                    "kafka.commit.failed", topic=self.topic, group=self.group, error=str(exc)
+                )
+            if self._commit_interval > 0:
+                await asyncio.sleep(self._commit_interval)
+
+    async def commit(self, only: set[Any] | None = None) -> None:
+        """Commit each partition's first unsettled offset now (of the partitions ``only``
+        names, when given). Acks are committed in the background anyway; this is for tests
+        and for callers that want the position stored before a pause."""
+        async with self._commit_lock:
+            targets: list[tuple[Any, _Partition, int]] = []
+            for tp, state in list(self._partitions.items()):
+                if only is not None and tp not in only:
+                    continue
+                target = state.commit_target()
+                if target is not None:
+                    targets.append((tp, state, target))
+            if not targets:
+                return
+            await self._consumer.commit({tp: target for tp, _, target in targets})
+            for _, state, target in targets:
+                state.committed = target
+
+    def _owns(self, delivery: KafkaDelivery) -> bool:
+        """Whether the delivery's partition is still assigned as when it was fetched."""
+        state = self._partitions.get(delivery.tp)
+        return state is not None and state.generation == delivery.generation
+
+    def _settle(self, delivery: KafkaDelivery) -> None:
+        """A delivery is done (acked or dead-lettered): let the commit pass it."""
+        state = self._partitions.get(delivery.tp)
+        if state is None or state.generation != delivery.generation:
+            log.debug(
+                "kafka.delivery.stale",
+                topic=self.topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
+                hint="its partition was reassigned; the new owner delivers it again",
+            )
+            return
+        state.settle(delivery.offset)
+        self._dirty.set()
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def _schedule(self, delivery: KafkaDelivery, delay: float) -> None:
+        """Hand ``delivery``'s record out again after ``delay`` seconds (still pending)."""
+        heapq.heappush(
+            self._retries,
+            (
+                time.monotonic() + delay,
+                next(self._retry_seq),
+                delivery.generation,
+                delivery.tp,
+                delivery.record,
+                delivery.attempt + 1,
+            ),
+        )
+
+    def _due(self, limit: int) -> list[Delivery]:
+        due: list[Delivery] = []
+        now = time.monotonic()
+        while self._retries and self._retries[0][0] <= now and len(due) < limit:
+            _, _, generation, tp, record, attempt = heapq.heappop(self._retries)
+            state = self._partitions.get(tp)
+            if state is not None and state.generation == generation:
+                due.append(KafkaDelivery(self, generation, tp, record, attempt))
+        return due
+
+    async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        due = self._due(max_messages)
+        if due:
+            return due
+        if self._retries:
+            timeout = max(0.0, min(timeout, self._retries[0][0] - time.monotonic()))
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout * 1000), max_records=max_messages
+            )
+        except KafkaError as exc:
+            log.warning("kafka.fetch.failed", topic=self.topic, error=str(exc))
+            await asyncio.sleep(min(timeout, self.poll_interval))
+            return []
+        deliveries: list[Delivery] = []
+        for tp, records in batches.items():
+            state = self._partitions.get(tp)
+            if state is None:
+                # Fetched before the assignment callback ran: the partition is ours (a
+                # revoked one never reaches here), so start its bookkeeping now; dropping
+                # the records would let a later commit pass them.
+                state = self._partitions[tp] = _Partition()
+            for record in records:
+                state.fetched(record.offset)
+                deliveries.append(KafkaDelivery(self, state.generation, tp, record, 1))
+        return deliveries
+
+    # -- dead-lettering --------------------------------------------------------------------
+
+    async def _send_to_dlq(self, delivery: KafkaDelivery, reason: str) -> None:
+        topic = self.client.settings.dlq_topic_for(self.topic)
+        headers = [
+            (name, value)
+            for name, value in delivery.record_headers
+            if not name.startswith("conductor.dlq.")
+        ]
+        if not any(name == wire.MESSAGE_ID for name, _ in headers):
+            headers.append((wire.MESSAGE_ID, delivery.message.id.encode()))
+        headers += [
+            (wire.DLQ_REASON, reason.encode()),
+            (wire.DLQ_TOPIC, delivery.topic.encode()),
+            (wire.DLQ_PARTITION, str(delivery.partition).encode()),
+            (wire.DLQ_OFFSET, str(delivery.offset).encode()),
+            (wire.DLQ_ATTEMPTS, str(delivery.attempt).encode()),
+        ]
+        try:
+            await self.client.send_record(topic, delivery.record_key, delivery.value, headers)
+        except (KafkaError, QueueError, OSError) as exc:
+            log.error(
+                "kafka.dlq.publish.failed",
+                topic=self.topic,
+                dlq_topic=topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
+                message_id=delivery.message.id,
+                error=str(exc),
+            )
+            raise QueueError(
+                f"kafka: dead-lettering {delivery.message.id} to {topic!r} failed: {exc}; "
+                "the record is not acked"
+            ) from exc
+        log.info(
+            "kafka.dlq.published",
+            topic=self.topic,
+            dlq_topic=topic,
+            message_id=delivery.message.id,
+            reason=reason,
+        )
+
+
+class KafkaDelivery(Delivery):
+    """A record from a Kafka partition. The raw record is available: ``topic``, ``partition``,
+    ``offset``, ``record_key`` (bytes), ``record_headers`` (name, bytes) and ``value`` (bytes),
+    for example to read a value that is not UTF-8."""
+
+    __slots__ = ("_owner", "generation", "record", "tp")
+
+    def __init__(
+        self, owner: KafkaSubscription, generation: int, tp: Any, record: Any, attempt: int
+    ) -> None:
+        raw_headers = record.headers
+        user_headers, own = wire.split_headers(raw_headers) if raw_headers else ({}, {})
+        key = wire.text(record.key)
+        message_id = own.get(wire.MESSAGE_ID) or f"{record.partition}-{record.offset}"
+        if key == message_id and wire.MESSAGE_ID in own:
+            key = None  # the publisher had no key: the record key is the message id
+        payload = wire.decode_value(record.value)
+        if owner._conductor_shape:
+            payload = wire.conductor_shape(wire.text(record.key), user_headers, payload)
+        message = Message(
+            payload=payload,
+            id=message_id,
+            headers=user_headers,
+            key=key,
+            created_at=record.timestamp / 1000 if record.timestamp else time.time(),
+        )
+        super().__init__(message, attempt, dead_letter_reason=own.get(wire.DLQ_REASON))
+        self._owner = owner
+        self.generation = generation
+        self.tp = tp
+        self.record = record
+
+    @property
+    def topic(self) -> str:
+        return str(self.record.topic)
+
+    @property
+    def partition(self) -> int:
+        return int(self.record.partition)
+
+    @property
+    def offset(self) -> int:
+        return int(self.record.offset)
+
+    @property
+    def record_key(self) -> bytes | None:
+        key: bytes | None = self.record.key
+        return key
+
+    @property
+    def record_headers(self) -> list[tuple[str, bytes]]:
+        return list(self.record.headers or ())
+
+    @property
+    def value(self) -> bytes | None:
+        value: bytes | None = self.record.value
+        return value
+
+    async def _ack(self) -> None:
+        self._owner._settle(self)
+
+    async def _nack(self, delay: float, reason: str | None) -> None:
+        if not self._owner._owns(self):
+            return  # its partition moved: the new owner delivers it again
+        if self.attempt >= self._owner._max_deliveries:
+            why = reason or f"nacked {self.attempt} times"
+            try:
+                await self._owner._send_to_dlq(self, why)
+            except QueueError:
+                # Not acked, not lost: delivered again, and dead-lettering is tried again.
+                self._owner._schedule(self, max(delay, DLQ_RETRY_DELAY))
+                return
+            self._owner._settle(self)
+            return
+        self._owner._schedule(self, delay)
+
+    async def _dead_letter(self, reason: str) -> None:
+        await self._owner._send_to_dlq(self, reason)
+        self._owner._settle(self)
+
+    async def _extend(self, seconds: float) -> None:
+        """Kafka has no visibility timeout: a record stays pending until it is settled."""
+
+    async def _release(self) -> None:
+        if not self._owner.closed:
+            self._owner._schedule(self, 0.0)
+        # Closing: the record stays pending, so the final commit stops before it and the
+        # group's next consumer of the partition receives it.
+
+
+__all__ = ["KafkaDelivery", "KafkaSubscription", "TopicPartition"]

@@ -1,0 +1,292 @@
+"""Consuming from tansu: groups, commits only up to the lowest unacked offset, nack redelivery,
+dead-lettering, payload decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conductor_events_kafka import wire
+from conductor_events_kafka.client import KafkaQueueClient
+from conductor_events_kafka.consume import KafkaDelivery, KafkaSubscription
+from conductor_events_kafka.testing import Tansu
+from conductor_events_kafka.testing import unique_name as unique
+from structlog.testing import capture_logs
+
+from conductor_events.messages import Message
+from conductor_events.queues import Delivery, SubscribeOptions
+
+MakeClient = Callable[..., KafkaQueueClient]
+
+
+WAIT = 15.0
+
+
+async def raw_producer(tansu: Tansu) -> Any:
+    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+
+    producer = AIOKafkaProducer(bootstrap_servers=tansu.bootstrap, acks="all")
+    await producer.start()
+    return producer
+
+
+async def committed(tansu: Tansu, topic: str, group: str) -> dict[int, int | None]:
+    """The group's committed offset of each partition of ``topic``, read with plain aiokafka."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=tansu.bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads the cluster metadata
+        partitions = consumer.partitions_for_topic(topic) or set()
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in sorted(partitions)}
+    finally:
+        await consumer.stop()
+
+
+async def subscribe(client: KafkaQueueClient, topic: str, **options: Any) -> KafkaSubscription:
+    subscription = await client.subscribe(topic, SubscribeOptions(**options))
+    assert isinstance(subscription, KafkaSubscription)
+    return subscription
+
+
+async def receive(subscription: Any, what: str) -> KafkaDelivery:
+    delivery = await subscription.receive(timeout=WAIT)
+    assert delivery is not None, f"{what}: nothing arrived within {WAIT:g}s"
+    assert isinstance(delivery, KafkaDelivery)
+    return delivery
+
+
+async def publish(client: KafkaQueueClient, topic: str, messages: list[Message]) -> None:
+    result = await client.publish(topic, messages)
+    assert result.ok, result.failure_summary()
+
+
+async def test_round_trip_keeps_id_key_headers_and_payload(client: KafkaQueueClient) -> None:
+    topic = unique()
+    sent = [
+        Message(payload={"n": 1, "text": "Grüße"}, headers={"h": "v"}, key="order-1"),
+        Message(payload=[1, 2, 3]),
+    ]
+    await publish(client, topic, sent)
+    async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
+        got: dict[str, Delivery] = {}
+        while len(got) < 2:
+            delivery = await receive(sub, "round trip")
+            got[delivery.message.id] = delivery
+            await delivery.ack()
+    first, second = got[sent[0].id], got[sent[1].id]
+    assert first.message.payload == {"n": 1, "text": "Grüße"}
+    assert dict(first.message.headers) == {"h": "v"}
+    assert first.message.key == "order-1"
+    assert isinstance(first, KafkaDelivery)
+    assert first.record_key == b"order-1"
+    assert second.message.payload == [1, 2, 3]
+    assert second.message.key is None, "a message without key has its id as record key only"
+    assert isinstance(second, KafkaDelivery)
+    assert second.record_key == sent[1].id.encode()
+
+
+async def test_foreign_records_not_json_or_not_utf8_are_delivered(
+    tansu: Tansu, client: KafkaQueueClient
+) -> None:
+    topic = unique()
+    producer = await raw_producer(tansu)
+    try:
+        await producer.send_and_wait(topic, b"plain text, not JSON", key=b"k1", partition=0)
+        await producer.send_and_wait(topic, b"\xff\xfe bad utf-8", partition=0)
+        await producer.send_and_wait(topic, None, key=b"tombstone", partition=0)
+    finally:
+        await producer.stop()
+    async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
+        deliveries = [await receive(sub, f"foreign record {i}") for i in range(3)]
+        for delivery in deliveries:
+            await delivery.ack()
+    text, binary, tombstone = deliveries
+    assert text.message.payload == "plain text, not JSON"
+    assert text.message.key == "k1"
+    assert text.message.id == f"0-{text.offset}", "records without an id: <partition>-<offset>"
+    assert isinstance(binary.message.payload, str)
+    assert binary.value == b"\xff\xfe bad utf-8", "the raw bytes stay on the delivery"
+    assert tombstone.message.payload is None
+
+
+async def test_conductor_payload_format(make_client: MakeClient) -> None:
+    client = make_client(payload_format="conductor")
+    topic = unique()
+    message = Message(payload={"workflowId": "w1"}, headers={"source": "s"}, key="k")
+    await publish(client, topic, [message])
+    async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
+        delivery = await receive(sub, "conductor shape")
+        await delivery.ack()
+    assert delivery.message.payload == {
+        "key": "k",
+        "headers": {"source": "s"},
+        "payload": {"workflowId": "w1"},
+    }
+
+
+async def test_commit_stops_at_lowest_unacked_offset(tansu: Tansu, make_client: MakeClient) -> None:
+    client = make_client()
+    topic, group = unique(), unique("g")
+    producer = await raw_producer(tansu)
+    try:
+        for n in range(5):
+            await producer.send_and_wait(topic, json.dumps({"n": n}).encode(), partition=0)
+    finally:
+        await producer.stop()
+    sub = await subscribe(client, topic, group=group, prefetch=5)
+    deliveries = [await receive(sub, f"record {n}") for n in range(5)]
+    assert [d.offset for d in deliveries] == [0, 1, 2, 3, 4]
+    # Ack everything but offset 1, out of order: the commit may not pass offset 1.
+    for index in (4, 0, 3, 2):
+        await deliveries[index].ack()
+    await sub.commit()
+    assert (await committed(tansu, topic, group))[0] == 1
+    # Closing returns offset 1 (drain_timeout passes), the final commit stays at 1.
+    sub.options = SubscribeOptions(group=group, drain_timeout=0)
+    await sub.close()
+    assert (await committed(tansu, topic, group))[0] == 1
+    # The next consumer of the group starts at offset 1: nothing unprocessed is skipped.
+    async with await subscribe(client, topic, group=group) as again:
+        first = await receive(again, "redelivery after close")
+        assert first.offset == 1
+        assert first.message.payload == {"n": 1}
+        await first.ack()
+        rest = [await receive(again, "records acked before, delivered again") for _ in range(3)]
+        for delivery in rest:
+            await delivery.ack()
+        assert [d.offset for d in rest] == [2, 3, 4]
+        await again.commit()
+    assert (await committed(tansu, topic, group))[0] == 5
+
+
+async def test_nack_redelivers_after_delay_without_blocking_others(
+    client: KafkaQueueClient,
+) -> None:
+    topic = unique()
+    first, second = Message(payload={"n": 1}, key="k"), Message(payload={"n": 2}, key="k")
+    await publish(client, topic, [first, second])
+    async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
+        delivery = await receive(sub, "first delivery")
+        assert delivery.message.id == first.id
+        await delivery.nack(delay=1.0, reason="try later")
+        # The next record of the same partition is not held up by the delayed one.
+        other = await receive(sub, "the record after the nacked one")
+        assert other.message.id == second.id
+        await other.ack()
+        again = await receive(sub, "the nacked record, redelivered")
+        assert again.message.id == first.id
+        assert again.attempt == 2
+        await again.ack()
+
+
+async def test_dead_letter_after_attempt_limit_with_headers(make_client: MakeClient) -> None:
+    client = make_client(max_deliveries=2, dlq_topic="{topic}.dlq")
+    topic = unique()
+    message = Message(payload={"bad": True}, headers={"trace": "t1"}, key="k")
+    await publish(client, topic, [message])
+    group = unique("g")
+    async with await client.subscribe(topic, SubscribeOptions(group=group)) as sub:
+        for attempt in (1, 2):
+            delivery = await receive(sub, f"attempt {attempt}")
+            assert delivery.attempt == attempt
+            await delivery.nack(reason="handler exploded")
+        origin = delivery
+        assert await sub.receive(timeout=0.5) is None, "dead-lettered, not redelivered"
+    async with await client.subscribe(f"{topic}.dlq", SubscribeOptions(group=group)) as dlq:
+        dead = await receive(dlq, "the dead-lettered record")
+        await dead.ack()
+    assert dead.message.id == message.id
+    assert dead.message.payload == {"bad": True}
+    assert dict(dead.message.headers) == {"trace": "t1"}
+    assert dead.message.key == "k"
+    assert dead.dead_letter_reason == "handler exploded"
+    _, own = wire.split_headers(dead.record_headers)
+    assert own[wire.DLQ_TOPIC] == topic
+    assert own[wire.DLQ_PARTITION] == str(origin.partition)
+    assert own[wire.DLQ_OFFSET] == str(origin.offset)
+    assert own[wire.DLQ_REASON] == "handler exploded"
+
+
+async def test_failed_dead_letter_publish_is_not_acked_and_logged(
+    make_client: MakeClient, tansu: Tansu
+) -> None:
+    """The DLQ topic does not exist and may not be created: dead-lettering fails, the record
+    is not acked (the commit does not pass it) and comes back; the error is logged."""
+    client = make_client(max_deliveries=1, create_topics=False, dlq_topic="missing-dlq-topic")
+    topic = unique()
+    creator = make_client()
+    await publish(creator, topic, [Message(payload={"n": 0})])
+    group = unique("g")
+    async with await subscribe(client, topic, group=group) as sub:
+        delivery = await receive(sub, "the record to dead-letter")
+        with capture_logs() as logs:
+            await delivery.nack(reason="boom")
+        assert any(entry["event"] == "kafka.dlq.publish.failed" for entry in logs), logs
+        again = await receive(sub, "the record whose dead-lettering failed")
+        assert again.message.id == delivery.message.id
+        with pytest.raises(Exception, match="not acked"):
+            await again.dead_letter("explicit")
+        await sub.commit()
+        assert (await committed(tansu, topic, group)).get(0) in (None, 0, -1)
+        await again.ack()
+
+
+async def test_consumer_group_members_share_partitions(make_client: MakeClient) -> None:
+    client = make_client()
+    topic, group = unique(), unique("g")
+    messages = [Message(payload={"n": n}, key=f"k{n}") for n in range(40)]
+    await publish(client, topic, messages)
+    subs = [await client.subscribe(topic, SubscribeOptions(group=group)) for _ in range(2)]
+    seen: dict[str, int] = {}
+
+    async def drain(index: int) -> None:
+        while len(seen) < len(messages):
+            delivery = await subs[index].receive(timeout=0.2)
+            if delivery is not None:
+                seen.setdefault(delivery.message.id, index)
+                await delivery.ack()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(drain(0), drain(1)), WAIT * 2)
+    finally:
+        for sub in subs:
+            await sub.close()
+    assert set(seen) == {m.id for m in messages}
+
+
+async def test_independent_groups_each_receive_everything(make_client: MakeClient) -> None:
+    client = make_client()
+    topic = unique()
+    messages = [Message(payload={"n": n}) for n in range(10)]
+    await publish(client, topic, messages)
+    for group in (unique("a"), unique("b")):
+        async with await client.subscribe(topic, SubscribeOptions(group=group)) as sub:
+            got: set[str] = set()
+            while len(got) < len(messages):
+                delivery = await receive(sub, f"group {group}")
+                got.add(delivery.message.id)
+                await delivery.ack()
+        assert got == {m.id for m in messages}
+
+
+async def test_group_in_the_location(client: KafkaQueueClient) -> None:
+    """``kafka:<topic>?group=<name>``: a listener's own group, written in its event string."""
+    topic = unique()
+    assert client.parse_location(f"{topic}?group=billing") == f"{topic}?group=billing"
+    messages = [Message(payload={"n": n}) for n in range(5)]
+    await publish(client, f"{topic}?group=ignored-when-publishing", messages)
+    for group in (unique("a"), unique("b")):
+        async with await client.subscribe(f"{topic}?group={group}", SubscribeOptions()) as sub:
+            assert isinstance(sub, KafkaSubscription)
+            assert (sub.topic, sub.group) == (topic, group)
+            got: set[str] = set()
+            while len(got) < len(messages):
+                delivery = await receive(sub, f"group {group}")
+                got.add(delivery.message.id)
+                await delivery.ack()
+        assert got == {m.id for m in messages}

@@ -1,0 +1,42 @@
+"""The commit position of a partition is its first offset not yet settled, whatever order
+deliveries are settled in (no broker needed: the bookkeeping alone)."""
+
+from __future__ import annotations
+
+import random
+
+from conductor_events_kafka.consume import _Partition
+
+
+def test_commit_target_is_the_lowest_unsettled_offset_in_any_settle_order() -> None:
+    rng = random.Random(5)
+    for _ in range(500):
+        partition = _Partition()
+        start = rng.randint(0, 1000)
+        offsets = list(range(start, start + rng.randint(1, 40)))
+        for offset in offsets:
+            partition.fetched(offset)
+        order = offsets[:]
+        rng.shuffle(order)
+        settled: set[int] = set()
+        for offset in order:
+            partition.settle(offset)
+            settled.add(offset)
+            lowest = min((o for o in offsets if o not in settled), default=offsets[-1] + 1)
+            assert partition.commit_target() == lowest, (order, offset)
+
+
+def test_nothing_new_to_commit_after_a_commit() -> None:
+    partition = _Partition()
+    assert partition.commit_target() is None, "nothing fetched: nothing to commit"
+    for offset in (7, 8, 9):
+        partition.fetched(offset)
+    assert partition.commit_target() == 7
+    partition.settle(8)
+    assert partition.commit_target() == 7
+    partition.committed = 7
+    assert partition.commit_target() is None
+    partition.settle(7)
+    assert partition.commit_target() == 9
+    partition.settle(9)
+    assert partition.commit_target() == 10
