@@ -333,3 +333,17 @@ def test_consumer_killed_mid_batch_loses_nothing(queue_path: Path) -> None:
     rest = [line for line in survivor.communicate(timeout=60)[0].split() if line != "ready"]
     assert sorted(set(acked + rest)) == sorted(f"j-{n}" for n in range(100))
     assert not set(acked) & set(rest)  # acked ones are never delivered again
+
+
+async def test_opening_the_file_waits_for_another_process_lock(queues: EventQueues) -> None:
+    """Processes opening one new file at once meet each other's locks during set-up."""
+    path = local_client(queues).settings.path
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # what another process's schema set-up looks like
+    asyncio.get_running_loop().call_later(0.3, holder.execute, "COMMIT")
+    try:
+        result = await queues.publish("local:q", [Message({"n": 1})])
+    finally:
+        holder.close()
+    assert result.ok
+    assert await local_client(queues).depth("q") == 1

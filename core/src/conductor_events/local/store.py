@@ -105,6 +105,8 @@ class LocalStore:
     # -- connection ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """Open the file and set it up. Several processes may do this at once, so the set-up
+        can meet another's lock: the ``sqlite3`` error then reaches :meth:`_run`, which retries."""
         if self._db is not None:
             return self._db
         parent = Path(self.path).parent
@@ -113,14 +115,15 @@ class LocalStore:
                 f"local queue file {self.path}: directory {parent} does not exist "
                 "(conductor.event-queues.local.path)"
             )
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             db.execute("PRAGMA synchronous = NORMAL")
             db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise self._describe(exc) from None
+        except BaseException:
+            db.close()
+            raise
         if mode != "wal":
             db.close()
             raise QueueError(f"local queue file {self.path}: cannot use WAL mode ({mode})")
@@ -149,11 +152,12 @@ class LocalStore:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.001
         while True:
-            db = self._connect()
+            db = self._db
             try:
+                db = self._connect()
                 return operation(db)
             except sqlite3.OperationalError as exc:
-                if db.in_transaction:
+                if db is not None and db.in_transaction:
                     db.rollback()
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise self._describe(exc) from None
@@ -163,11 +167,11 @@ class LocalStore:
                         f"{self.busy_timeout:g}s (conductor.event-queues.local.busy-timeout)"
                     ) from None
             except sqlite3.DatabaseError as exc:
-                if db.in_transaction:
+                if db is not None and db.in_transaction:
                     db.rollback()
                 raise self._describe(exc) from None
             except BaseException:
-                if db.in_transaction:
+                if db is not None and db.in_transaction:
                     db.rollback()
                 raise
             await asyncio.sleep(delay * (1 + random.random()))
