@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed
 PLUGINS := $(notdir $(wildcard plugins/*))
 PIP := --quiet --disable-pip-version-check
 PACKAGES := -e core[dev] -e tests/example-plugin $(foreach p,$(PLUGINS),-e plugins/$(p)[test])
-DEMO_DB := $(VENV)/demo-queue.db
 
 .PHONY: install demo test lint typecheck pytest isolated bench clean
 
@@ -21,16 +20,10 @@ $(STAMP): core/pyproject.toml tests/example-plugin/pyproject.toml $(wildcard plu
 
 install: $(STAMP)
 
-## The main job on the embedded default: publish the seed's EVENT to a local queue, read it back.
+## The main job on the embedded default: `serve` on a local queue with the seed's handler, an
+## EVENT published, the handler completing the waiting task in a Conductor API double.
 demo: $(STAMP)
-	@rm -f $(DEMO_DB)*
-	@echo "== EVENT task: publish to local:send_email_queue"
-	CONDUCTOR_EVENTQUEUES_LOCAL_PATH=$(DEMO_DB) $(BIN)/conductor-events publish local:send_email_queue \
-	  --input '{"myKey": "myValue", "myNumber": 100}' \
-	  --workflow-type my-workflow-name --workflow-version 1
-	@echo "== consumer: listen on local:send_email_queue"
-	CONDUCTOR_EVENTQUEUES_LOCAL_PATH=$(DEMO_DB) $(BIN)/conductor-events listen local:send_email_queue \
-	  --count 1 --timeout 10
+	$(BIN)/python examples/seed/walkthrough.py
 
 test: lint typecheck pytest isolated
 

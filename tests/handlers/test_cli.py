@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from conductor_events.cli import cli
 
-SEED = Path(__file__).parent / "data" / "seed_handler.json"
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed" / "handler.json"
 ENV = {"CONDUCTOR_EVENTS_PLUGINS": "local"}
 
 

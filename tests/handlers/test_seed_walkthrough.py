@@ -26,7 +26,7 @@ from conductor_events.runtime import EventQueues
 
 from .conftest import EVENT, server_settings
 
-SEED = Path(__file__).parent / "data" / "seed_handler.json"
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed" / "handler.json"
 
 
 async def test_event_task_to_handler_to_conductor(

@@ -20,6 +20,8 @@ class App:
     config_files: list[str]
     strict_plugins: bool
     debug: bool
+    config_from_env: bool = False
+    """``config_files`` came from CONDUCTOR_EVENTS_CONFIG, not from ``-c``."""
     _plugins: PluginHost | None = field(default=None, repr=False)
 
     @property
@@ -29,6 +31,13 @@ class App:
 
             self._plugins = PluginHost(strict=True if self.strict_plugins else None)
         return self._plugins
+
+    def use_config_files(self, files: tuple[str, ...] | list[str]) -> None:
+        """Add a command's own ``-c`` files after the global ones; they replace the
+        CONDUCTOR_EVENTS_CONFIG default, as the global ``-c`` does."""
+        base = [] if self.config_from_env else self.config_files
+        self.config_files = [*base, *files]
+        self.config_from_env = False
 
     def configuration(self) -> Configuration:
         """The configuration with every problem collected (for ``config`` commands)."""
@@ -86,8 +95,8 @@ def cli(
     log_format: str,
     debug: bool,
 ) -> None:
-    """Conductor's eventing layer: publish EVENT tasks, consume event queues, check event
-    handlers and their executions, inspect plugins and configuration."""
+    """Conductor's eventing layer: publish EVENT tasks, consume event queues, check and serve
+    event handlers, list their executions, inspect plugins and configuration."""
     from conductor_events.logging import configure_logging
 
     configure_logging("debug" if debug else log_level, log_format)
@@ -96,7 +105,12 @@ def cli(
         from conductor_events.config.loader import config_files_from_env
 
         files = config_files_from_env()
-    ctx.obj = App(config_files=files, strict_plugins=strict_plugins, debug=debug)
+    ctx.obj = App(
+        config_files=files,
+        strict_plugins=strict_plugins,
+        debug=debug,
+        config_from_env=not config_files,
+    )
 
 
 def _register_commands() -> None:
@@ -106,6 +120,7 @@ def _register_commands() -> None:
         listen_cmd,
         plugins_cmd,
         publish_cmd,
+        serve_cmd,
     )
 
     cli.add_command(plugins_cmd.plugins)
@@ -114,6 +129,7 @@ def _register_commands() -> None:
     cli.add_command(listen_cmd.listen)
     cli.add_command(handlers_cmd.handlers)
     cli.add_command(handlers_cmd.executions)
+    cli.add_command(serve_cmd.serve)
 
 
 _register_commands()

@@ -182,6 +182,21 @@ class ExecutionStoreSettings(_Nested):
     )
 
 
+class ReconnectSettings(_Nested):
+    """``conductor.event-handlers.reconnect.*``: how ``serve`` retries a queue it lost."""
+
+    initial_backoff: Seconds = Field(
+        default=timedelta(seconds=1),
+        description="`serve`: delay before a listener first retries a queue it could not "
+        "reach, or restarts after a crash; doubled for each later try, with jitter. Bare "
+        "numbers are seconds.",
+    )
+    max_backoff: Seconds = Field(
+        default=timedelta(seconds=60),
+        description="`serve`: longest delay between a listener's tries. Bare numbers are seconds.",
+    )
+
+
 class EventHandlerSettings(SectionSettings):
     """``conductor.event-handlers.*``: how handlers are loaded and run."""
 
@@ -205,3 +220,16 @@ class EventHandlerSettings(SectionSettings):
         description="Environment variables that `${NAME}` in a template may read, "
         "comma-separated. Empty (the default): templates read only the message.",
     )
+    concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="`serve`: messages of one event handled at once (each event has its own "
+        "listener and limit).",
+    )
+    reload_interval: Seconds = Field(
+        default=timedelta(seconds=2),
+        description="`serve`: how often handler files are checked for changes; `0` turns "
+        "the check off (SIGHUP still reloads). Bare numbers are seconds.",
+    )
+    reconnect: ReconnectSettings = Field(default_factory=ReconnectSettings)

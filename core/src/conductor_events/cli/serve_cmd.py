@@ -1,0 +1,92 @@
+"""``conductor-events serve``: the event bridge service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from conductor_events.cli.app import App, pass_app
+
+
+def _address(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    from conductor_events.serve.http import parse_address
+
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_files",
+    multiple=True,
+    metavar="FILE",
+    help="Properties file, as the global -c; these come after the global ones.",
+)
+@click.option(
+    "--handlers",
+    "handler_paths",
+    multiple=True,
+    metavar="PATH",
+    help="Handler file or directory of *.json files; repeat for several. "
+    "Default: conductor.event-handlers.definitions.",
+)
+@click.option(
+    "--http",
+    metavar="[HOST:]PORT",
+    callback=_address,
+    help="Serve /health, /ready and /metrics here; the host defaults to 127.0.0.1.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM or SIGINT, how long messages in hand may take to finish before they "
+    "are returned to their queue.",
+)
+@pass_app
+def serve(
+    app: App,
+    config_files: tuple[str, ...],
+    handler_paths: tuple[str, ...],
+    http: tuple[str, int] | None,
+    shutdown_timeout: float,
+) -> None:
+    """Run the event handlers as a service: one listener per event of the active handlers,
+    each action sent to the Conductor server (conductor.server.url).
+
+    Handler files are reloaded when they change and on SIGHUP. SIGTERM or SIGINT stops
+    receiving, lets messages in hand finish (--shutdown-timeout), returns the rest to their
+    queue and exits 0; a second signal exits at once. Messages are acked only after their
+    actions succeeded, so nothing is lost."""
+    from conductor_events.serve.service import ServiceConfig, run_service
+    from conductor_events.serve.signals import ServiceSignals
+
+    if config_files:
+        app.use_config_files(config_files)
+    if not app.debug:  # one line per request would drown the service's own lines
+        import logging
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    config = ServiceConfig(handler_paths, http, shutdown_timeout)
+    signals = ServiceSignals()
+
+    async def run() -> None:
+        async with app.event_queues() as queues:
+            await run_service(queues, config, signals)
+
+    signals.install()
+    try:
+        asyncio.run(run())
+    finally:
+        signals.restore()

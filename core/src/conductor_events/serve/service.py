@@ -1,0 +1,99 @@
+"""Wiring the service together: configuration, handlers, Conductor client, listeners, HTTP.
+
+:func:`run_service` is what ``conductor-events serve`` runs. It refuses to start with a
+configuration or handler file that has problems (exit 2), and otherwise runs until SIGTERM or
+SIGINT, then returns after a graceful stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from conductor_events.errors import ConductorEventsError
+
+if TYPE_CHECKING:
+    from conductor_events.runtime import EventQueues
+    from conductor_events.serve.signals import ServiceSignals
+
+log = structlog.get_logger(__name__)
+
+
+class NoHandlersError(ConductorEventsError):
+    """The service was given no handler files."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """The service's command-line choices.
+
+    Attributes:
+        handler_paths: handler files or directories; empty means
+            ``conductor.event-handlers.definitions``.
+        http: ``(host, port)`` of the HTTP endpoint, or ``None`` for none.
+        shutdown_timeout: seconds messages in hand get to finish on a stop.
+    """
+
+    handler_paths: Sequence[str] = field(default_factory=tuple)
+    http: tuple[str, int] | None = None
+    shutdown_timeout: float = 30.0
+
+
+async def run_service(queues: EventQueues, config: ServiceConfig, signals: ServiceSignals) -> None:
+    """Run until ``signals`` asks for a stop; every client is closed on the way out."""
+    from prometheus_client import disable_created_metrics
+
+    from conductor_events.handlers.client import ConductorClient
+    from conductor_events.handlers.loader import event_check
+    from conductor_events.handlers.processor import HandlerProcessor
+    from conductor_events.handlers.scripting import ScriptEngine
+    from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
+    from conductor_events.serve.http import HttpEndpoint, Probe
+    from conductor_events.serve.metrics import ServiceMetrics
+    from conductor_events.serve.reload import HandlerSource
+    from conductor_events.serve.supervisor import ServeOptions, Supervisor
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # this process owns its metrics
+    settings = queues.config.section(EventHandlerSettings)
+    paths = list(config.handler_paths) or list(settings.definitions)
+    if not paths:
+        raise NoHandlersError(
+            "no handler files: give --handlers PATH or set conductor.event-handlers.definitions"
+        )
+    options = ServeOptions(
+        concurrency=settings.concurrency,
+        shutdown_timeout=config.shutdown_timeout,
+        reload_interval=settings.reload_interval.total_seconds(),
+        initial_backoff=settings.reconnect.initial_backoff.total_seconds(),
+        max_backoff=settings.reconnect.max_backoff.total_seconds(),
+    )
+    engine = ScriptEngine(settings.script.timeout.total_seconds(), settings.script.memory_limit)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(engine.close)
+        source = HandlerSource(
+            paths,
+            engine,
+            allowed_env=settings.allowed_env,
+            check_event=event_check(queues.config, queues.plugins),
+        )
+        loaded = source.load()
+        loaded.raise_for_problems()
+        client = await stack.enter_async_context(
+            ConductorClient(queues.config.section(ServerSettings))
+        )
+        base = HandlerProcessor.create(loaded.handlers, engine, client, settings)
+        stack.callback(base.close)
+        metrics = ServiceMetrics()
+        supervisor = Supervisor(queues, source, base, metrics, signals, options)
+        if config.http is not None:
+            endpoint = HttpEndpoint(Probe(supervisor.status, metrics.render), *config.http)
+            await endpoint.start()
+            stack.push_async_callback(endpoint.stop)
+        supervisor.start(loaded.handlers)
+        await supervisor.run()
