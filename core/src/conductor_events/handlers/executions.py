@@ -21,19 +21,18 @@ Statements run on the event loop's thread: each is tens of microseconds (WAL,
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from conductor_events.errors import ConductorEventsError
+from conductor_events.sqlitefile import SqliteFile
 
 T = TypeVar("T")
 
@@ -179,62 +178,19 @@ class ExecutionStore:
     ) -> None:
         self.path = str(path)
         self.lease = lease
-        self.busy_timeout = busy_timeout
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
-        parent = Path(self.path).parent
-        if not parent.is_dir():
-            raise ExecutionStoreError(
-                f"execution record file {self.path}: directory {parent} does not exist "
-                "(conductor.event-handlers.executions.path)"
-            )
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA busy_timeout = 5")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ExecutionStoreError(
-                f"execution record file {self.path} cannot be used: {exc} "
-                "(conductor.event-handlers.executions.path)"
-            ) from None
-        self._db = db
-        return db
+        self._file = SqliteFile(
+            self.path,
+            _SCHEMA,
+            busy_timeout=busy_timeout,
+            label="execution record file",
+            path_key="conductor.event-handlers.executions.path",
+            busy_key="conductor.event-handlers.executions.path",
+            error=ExecutionStoreError,
+        )
+        self._run = self._file.run
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.001
-        while True:
-            db = self._connect()
-            try:
-                return operation(db)
-            except sqlite3.OperationalError as exc:
-                if db.in_transaction:
-                    db.rollback()
-                text = str(exc)
-                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                    raise ExecutionStoreError(
-                        f"execution record file {self.path}: {text}"
-                    ) from None
-            except sqlite3.DatabaseError as exc:
-                if db.in_transaction:
-                    db.rollback()
-                raise ExecutionStoreError(f"execution record file {self.path}: {exc}") from None
-            except BaseException:
-                if db.in_transaction:
-                    db.rollback()
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        self._file.close()
 
     async def claim(self, key: ExecutionKey, action: str, owner: str) -> Claim:
         """Record the action as ``IN_PROGRESS`` for ``owner`` unless it completed or another

@@ -1,9 +1,7 @@
 """The SQLite file behind the ``local`` queue type: one table, one transaction per operation.
 
-Why statements run on the event loop's thread: each is a few tens of microseconds (WAL,
-``synchronous=NORMAL``), less than a hop to a worker thread costs. What could block the loop
-is waiting for another process's write lock, so SQLite's own busy wait is kept to a few
-milliseconds and longer waits are retried with ``asyncio.sleep``, up to ``busy-timeout``.
+Statements run on the event loop's thread and waits for another process's lock are retried
+asynchronously (see :mod:`conductor_events.sqlitefile`, which explains why).
 
 At-least-once: a claimed row stays in the table, invisible until ``visible_at``, and is only
 deleted by an ack carrying the claim's receipt. A crash at any point leaves every unacked
@@ -12,22 +10,18 @@ message to come back once its visibility timeout passes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from conductor_events.errors import QueueError
-
-T = TypeVar("T")
+from conductor_events.sqlitefile import SqliteFile
 
 DLQ_SUFFIX = ".dlq"
-_SQLITE_BUSY_MS = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -99,83 +93,19 @@ class LocalStore:
     def __init__(self, path: str, *, max_deliveries: int, busy_timeout: float) -> None:
         self.path = path
         self.max_deliveries = max_deliveries
-        self.busy_timeout = busy_timeout
-        self._db: sqlite3.Connection | None = None
-
-    # -- connection ------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        """Open the file and set it up. Several processes may do this at once, so the set-up
-        can meet another's lock: the ``sqlite3`` error then reaches :meth:`_run`, which retries."""
-        if self._db is not None:
-            return self._db
-        parent = Path(self.path).parent
-        if not parent.is_dir():
-            raise QueueError(
-                f"local queue file {self.path}: directory {parent} does not exist "
-                "(conductor.event-queues.local.path)"
-            )
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except BaseException:
-            db.close()
-            raise
-        if mode != "wal":
-            db.close()
-            raise QueueError(f"local queue file {self.path}: cannot use WAL mode ({mode})")
-        self._db = db
-        return db
-
-    def _describe(self, exc: sqlite3.Error) -> QueueError:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            reason = "is not an SQLite database, or is corrupt"
-        elif "readonly" in text or "unable to open" in text:
-            reason = "cannot be opened for writing (check its permissions and directory)"
-        else:
-            reason = f"failed: {text}"
-        return QueueError(
-            f"local queue file {self.path} {reason} (conductor.event-queues.local.path)"
+        self._file = SqliteFile(
+            path,
+            _SCHEMA,
+            busy_timeout=busy_timeout,
+            label="local queue file",
+            path_key="conductor.event-queues.local.path",
+            busy_key="conductor.event-queues.local.busy-timeout",
+            error=QueueError,
         )
+        self._run = self._file.run
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run one transaction, retrying asynchronously while another process holds the lock."""
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.001
-        while True:
-            db = self._db
-            try:
-                db = self._connect()
-                return operation(db)
-            except sqlite3.OperationalError as exc:
-                if db is not None and db.in_transaction:
-                    db.rollback()
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise self._describe(exc) from None
-                if time.monotonic() >= deadline:
-                    raise QueueError(
-                        f"local queue file {self.path} stayed locked by another process for "
-                        f"{self.busy_timeout:g}s (conductor.event-queues.local.busy-timeout)"
-                    ) from None
-            except sqlite3.DatabaseError as exc:
-                if db is not None and db.in_transaction:
-                    db.rollback()
-                raise self._describe(exc) from None
-            except BaseException:
-                if db is not None and db.in_transaction:
-                    db.rollback()
-                raise
-            await asyncio.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.05)
+        self._file.close()
 
     # -- operations ------------------------------------------------------------------------
 
