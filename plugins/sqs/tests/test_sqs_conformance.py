@@ -1,0 +1,109 @@
+"""The conformance kit against the SQS plugin on a real SQS API (moto's server), short mode.
+
+Two classes: standard queues (competing consumers, at-least-once, no order) and FIFO queues
+(per-key order, a group blocked while its message is in flight), each with the capabilities
+SQS really has. What is skipped, and why, shows in the test report:
+
+* consumer groups, replay: SQS queues have neither (one queue, competing consumers);
+* exactly-once: SQS delivers at least once (FIFO deduplicates publishes, not deliveries);
+* reconnect: moto keeps its state in memory, so restarting it loses every queue;
+* ordering (standard queues only): a standard queue does not keep order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING
+
+import conductor_events_sqs.plugin
+import pytest
+
+from conductor_events.testing import Capabilities, DeadLetterSupport, Harness, QueueConformance
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+VISIBILITY_TIMEOUT = 2.0
+MAX_RECEIVE_COUNT = 3
+
+
+def _dead_letters_of(location: str) -> str:
+    if location.endswith(".fifo"):
+        return f"{location.removesuffix('.fifo')}_dlq.fifo"
+    return f"{location}_dlq"
+
+
+class SqsConformance(QueueConformance):
+    """Shared set-up: moto's endpoint, short timeouts, and queue clean-up."""
+
+    plugin = conductor_events_sqs.plugin
+    queue_type = "sqs"
+    short = True  # moto is slow and CPU-bound; ``--conformance-full`` runs the full counts
+    raw_client: SQSClient
+
+    @pytest.fixture
+    def queue_properties(self, moto_endpoint: str, raw: SQSClient) -> dict[str, str]:
+        self.raw_client = raw
+        prefix = "conductor.event-queues.sqs"
+        return {
+            f"{prefix}.endpoint": moto_endpoint,
+            f"{prefix}.region": "us-east-1",
+            f"{prefix}.access-key-id": "testing",
+            f"{prefix}.secret-access-key": "testing",
+            f"{prefix}.batch-size": "10",
+            f"{prefix}.wait-time": "1s",
+            f"{prefix}.poll-time-duration": "20ms",
+            f"{prefix}.visibility-timeout": f"{VISIBILITY_TIMEOUT:g}s",
+            f"{prefix}.max-in-flight": "100",
+            f"{prefix}.dead-letter-queue": "{queue}_dlq",
+            f"{prefix}.max-receive-count": str(MAX_RECEIVE_COUNT),
+        }
+
+    async def delete_location(self, harness: Harness, location: str) -> None:
+        """Delete the queue and its dead-letter queue: moto scans queues per request."""
+        for name in (location, _dead_letters_of(location)):
+            try:
+                url = await asyncio.to_thread(self.raw_client.get_queue_url, QueueName=name)
+            except self.raw_client.exceptions.QueueDoesNotExist:
+                continue
+            await asyncio.to_thread(self.raw_client.delete_queue, QueueUrl=url["QueueUrl"])
+
+
+class TestSqsStandardConformance(SqsConformance):
+    capabilities = Capabilities(
+        persistent=True,
+        dead_letter=DeadLetterSupport(location=_dead_letters_of, max_deliveries=MAX_RECEIVE_COUNT),
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    )
+
+
+SERIAL = (
+    "a throughput scenario, run by TestSqsStandardConformance: here its keyless messages share "
+    "one FIFO group, which SQS serves one batch at a time, so it would only run slower"
+)
+
+
+class TestSqsFifoConformance(SqsConformance):
+    skip_scenarios = {
+        "multiple_topics": SERIAL,
+        "publisher_close": SERIAL,
+        "publish_subscribe": SERIAL,
+        "resend_on_error": SERIAL,
+        "concurrent_subscribe": SERIAL,
+        "continue_after_subscribe_close": SERIAL,
+        "visibility_extension": (
+            "the control message shares the extended message's FIFO group, and SQS delivers "
+            "nothing of a group while one of its messages is in flight; run by "
+            "TestSqsStandardConformance"
+        ),
+    }
+    capabilities = Capabilities(
+        persistent=True,
+        ordered=True,
+        dead_letter=DeadLetterSupport(location=_dead_letters_of, max_deliveries=MAX_RECEIVE_COUNT),
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    )
+
+    async def make_location(self, harness: Harness, hint: str) -> str:
+        return f"ce-{hint}-{uuid.uuid4().hex[:10]}.fifo"
