@@ -10,24 +10,19 @@ from conductor_events_kafka import options
 from conductor_events_kafka.settings import KafkaSettings
 
 from conductor_events.config.binding import known_keys
-from conductor_events.config.reference import reference_table
+from conductor_events.testing.plugin_checks import assert_key_table_current, generated_block
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "kafka.md"
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCK = re.compile(
-    r"<!-- BEGIN GENERATED: config:kafka -->\n(?P<body>.*?)<!-- END GENERATED -->", re.DOTALL
-)
 
 
-def generated_block() -> str:
-    match = BLOCK.search(DOC.read_text(encoding="utf-8"))
-    assert match is not None, f"{DOC} has no generated config:kafka block"
-    return match.group("body")
+def block() -> str:
+    return generated_block(DOC, "config:kafka")
 
 
 def test_every_key_is_documented_with_its_default() -> None:
-    body = generated_block()
+    body = block()
     documented = re.findall(
         r"^\| `(conductor\.event-queues\.kafka\.[a-z0-9.-]+?)(?:\.\*)?` \| `([^`]*)`", body, re.M
     )
@@ -40,9 +35,7 @@ def test_every_key_is_documented_with_its_default() -> None:
 
 
 def test_the_key_table_is_current() -> None:
-    """Regenerate with ``python -m tests.support.docs_sync docs/kafka.md`` after a settings
-    change (or paste ``reference_table(KafkaSettings)``)."""
-    assert generated_block() == reference_table(KafkaSettings) + "\n"
+    assert_key_table_current(DOC, "kafka", KafkaSettings)
 
 
 def test_every_raw_client_setting_is_documented() -> None:

@@ -4,9 +4,6 @@ the raw client maps translated to aiokafka's arguments."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +17,7 @@ from conductor_events.config import Configuration, load_configuration
 from conductor_events.config.show import effective_entries
 from conductor_events.errors import ConfigError
 from conductor_events.plugins import PluginHost
+from conductor_events.testing.plugin_checks import sdk_import_report
 
 PREFIX = "conductor.event-queues.kafka"
 
@@ -188,38 +186,16 @@ def test_every_raw_name_translates_to_an_aiokafka_argument() -> None:
         assert "ssl_context" in accepted
 
 
-CHECK_LAZY_IMPORT = textwrap.dedent(
-    """
-    import json, sys
-    from conductor_events.config import load_configuration
-    from conductor_events.plugins import PluginHost
-    from conductor_events.runtime import EventQueues
-
-    host = PluginHost(environ={"CONDUCTOR_EVENTS_PLUGINS": "kafka"})  # real entry points
-    types = sorted(host.queue_types())
-    config = load_configuration([], host, {"CONDUCTOR_EVENTQUEUES_KAFKA_ENABLED": "true"})
-    config.raise_for_errors()
-    queues = EventQueues(config, host)
-    before = [m for m in sys.modules if m.partition(".")[0] == "aiokafka"]
-    queues.resolve("kafka:orders")  # first use of a kafka topic: connect
-    print(json.dumps({"types": types, "before": before, "after": "aiokafka" in sys.modules}))
-    """
-)
-
-
 def test_loading_the_plugin_does_not_import_aiokafka() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK_LAZY_IMPORT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    report = sdk_import_report(
+        "conductor_events_kafka.plugin",
+        ["aiokafka"],
+        sink="kafka:orders",  # first use of a kafka topic: connect
+        properties={"conductor.event-queues.kafka.enabled": "true"},
     )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["types"] == ["kafka"]
-    assert report["before"] == []
-    assert report["after"] is True
+    assert report.queue_types == ["kafka"]
+    assert report.at_load == []
+    assert "aiokafka" in report.after_use
 
 
 def test_entry_point_is_declared() -> None:

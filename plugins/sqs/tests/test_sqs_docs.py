@@ -8,22 +8,17 @@ from pathlib import Path
 from conductor_events_sqs.settings import SqsSettings
 
 from conductor_events.config.binding import known_keys
-from conductor_events.config.reference import reference_table
+from conductor_events.testing.plugin_checks import assert_key_table_current, generated_block
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "sqs.md"
-BLOCK = re.compile(
-    r"<!-- BEGIN GENERATED: config:sqs -->\n(?P<body>.*?)<!-- END GENERATED -->", re.DOTALL
-)
 
 
-def generated_block() -> str:
-    match = BLOCK.search(DOC.read_text(encoding="utf-8"))
-    assert match is not None, f"{DOC} has no generated config:sqs block"
-    return match.group("body")
+def block() -> str:
+    return generated_block(DOC, "config:sqs")
 
 
 def test_every_key_is_documented_with_its_default() -> None:
-    body = generated_block()
+    body = block()
     documented = re.findall(
         r"^\| `(conductor\.event-queues\.sqs\.[a-z0-9.-]+)` \| `([^`]*)`", body, re.M
     )
@@ -35,6 +30,4 @@ def test_every_key_is_documented_with_its_default() -> None:
 
 
 def test_the_key_table_is_current() -> None:
-    """Regenerate with ``python -m tests.support.docs_sync docs/sqs.md`` after a settings
-    change (or paste ``reference_table(SqsSettings)``)."""
-    assert generated_block() == reference_table(SqsSettings) + "\n"
+    assert_key_table_current(DOC, "sqs", SqsSettings)

@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import subprocess
-import sys
-import textwrap
 
 from conductor_events.plugins import PluginHost
-
-CHECK_LAZY_IMPORT = textwrap.dedent(
-    """
-    import json, sys
-    from conductor_events.config import load_configuration
-    from conductor_events.plugins import PluginHost
-    from conductor_events.runtime import EventQueues
-
-    host = PluginHost(environ={"CONDUCTOR_EVENTS_PLUGINS": "sqs"})  # real entry points
-    types = sorted(host.queue_types())
-    config = load_configuration([], host, {"CONDUCTOR_EVENTQUEUES_SQS_ENABLED": "true"})
-    config.raise_for_errors()
-    queues = EventQueues(config, host)
-    loaded = [m for m in ("boto3", "botocore") if m in sys.modules]
-    queues.resolve("sqs:orders")  # first use of an sqs queue: connect
-    print(json.dumps({"types": types, "before": loaded, "after": "boto3" in sys.modules}))
-    """
-)
+from conductor_events.testing.plugin_checks import sdk_import_report
 
 
 def test_loading_the_plugin_does_not_import_boto3() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK_LAZY_IMPORT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    report = sdk_import_report(
+        "conductor_events_sqs.plugin",
+        ["boto3", "botocore"],
+        sink="sqs:orders",  # first use of an sqs queue: connect
+        properties={"conductor.event-queues.sqs.enabled": "true"},
     )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["types"] == ["sqs"]
-    assert report["before"] == []
-    assert report["after"] is True
+    assert report.queue_types == ["sqs"]
+    assert report.at_load == []
+    assert "boto3" in report.after_use
 
 
 def test_entry_point_is_declared() -> None:
