@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from bench.cases.handlers import MinRate, _start_double
 from bench.framework import BenchError, Case, Metric, RunContext, Sample
+from conductor_events.testing.servers import free_port
 
 ORDER = 65
 EVENT = "local:bench-serve"
@@ -60,13 +60,6 @@ def _p99(text: str) -> str:
         if cumulative >= 0.99 * total:
             return f"<= {upper * 1000:g} ms"
     return "n/a"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _wait_ready(port: int, log: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -149,7 +142,7 @@ async def _end_to_end_async(ctx: RunContext) -> Sample:
                 await client.start_workflow({"name": "bench", "version": 1})
                 for _ in range(ctx.count)
             ]
-        port = _free_port()
+        port = free_port()
         serve = await asyncio.to_thread(_start_serve, properties, handlers, log, port)
         await asyncio.to_thread(_wait_ready, port, log, serve)
         acked_line = (

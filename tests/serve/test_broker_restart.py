@@ -20,6 +20,7 @@ from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.servers import free_port, stop_process, wait_for_port
 
 from .conftest import (
     ServiceFactory,
@@ -50,7 +51,7 @@ def tansu(tmp_path: Path) -> Iterator[Any]:
     command = _moto_server()
     if command is None:
         pytest.skip("moto_server is not installed")
-    port = kafka_testing.free_port()
+    port = free_port()
     log = tmp_path / "moto.log"
     with log.open("wb") as log_file:
         moto = subprocess.Popen(
@@ -61,7 +62,7 @@ def tansu(tmp_path: Path) -> Iterator[Any]:
         )
     broker = None
     try:
-        kafka_testing.wait_for_port(port, moto, log, "moto_server")
+        wait_for_port(port, moto, log, "moto_server")
         endpoint = f"http://127.0.0.1:{port}"
         kafka_testing.create_bucket(endpoint, "tansu")
         broker = kafka_testing.Tansu.on_s3(tmp_path / "tansu.log", endpoint)
@@ -70,7 +71,7 @@ def tansu(tmp_path: Path) -> Iterator[Any]:
     finally:
         if broker is not None:
             broker.stop()
-        kafka_testing.stop_process(moto)
+        stop_process(moto)
 
 
 def _kafka_properties(bootstrap: str) -> dict[str, str]:

@@ -77,6 +77,8 @@ from proton import (
 )
 from proton.reactor import Container
 
+from conductor_events.testing.servers import free_port
+
 T = TypeVar("T")
 
 KEY_NAME = "RootManageSharedAccessKey"
@@ -232,7 +234,7 @@ class ServiceBusBroker(Handler):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__()
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.key_name = key_name
         self.key = key or base64.b64encode(uuid.uuid4().bytes * 2).decode()
         self.max_message_size = max_message_size
@@ -1054,12 +1056,6 @@ def _array(value: Any) -> list[Any]:
     if isinstance(value, list | tuple):
         return [_copy(v) for v in value]
     return [_copy(value)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 __all__ = ["BATCH_FORMAT", "KEY_NAME", "ServiceBusBroker", "ulong"]

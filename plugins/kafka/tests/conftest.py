@@ -26,12 +26,10 @@ from conductor_events_kafka.testing import (
     BrokerStartError,
     Tansu,
     create_bucket,
-    free_port,
-    stop_process,
-    wait_for_port,
 )
 
 from conductor_events.plugins import PluginHost
+from conductor_events.testing.servers import free_port, stop_process, wait_for_port
 
 RESTART_CLASS = "TestKafkaRestartConformance"
 

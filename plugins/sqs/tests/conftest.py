@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +22,12 @@ from conductor_events_sqs.settings import SqsSettings
 
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.servers import (
+    ServerStartError,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient
@@ -31,7 +35,6 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-START_TIMEOUT = 20.0
 
 # Test processes must never reach an instance-metadata address or a developer's real AWS
 # account: no metadata lookups, no profile, no real keys.
@@ -67,12 +70,6 @@ def isolated_aws_environment() -> Iterator[None]:
         yield
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _moto_command() -> str:
     beside = Path(sys.executable).with_name("moto_server")
     if beside.exists():
@@ -105,28 +102,13 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"moto_server exited with {process.returncode} at start-up: "
-                    + log_path.read_text(errors="replace")[-2000:]
-                )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not listen on 127.0.0.1:{port} in time")
-                time.sleep(0.05)
+        try:
+            wait_for_port(port, process, log_path, "moto_server")
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
         yield Moto(f"http://127.0.0.1:{port}", port)
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")

