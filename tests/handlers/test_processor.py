@@ -327,3 +327,22 @@ async def test_a_defect_is_a_retried_failure_not_a_lost_message(
     assert outcome.disposition is Disposition.NACKED
     assert outcome.reason == "unexpected RuntimeError: bug"
     assert await depth(queues) == 1
+
+
+async def test_without_a_dead_letter_destination_the_message_stays_on_the_queue(
+    queues: EventQueues, make_processor: HandlerFactory, monkeypatch: Any
+) -> None:
+    """A queue type with no dead-letter destination must not lose a failed message."""
+    from conductor_events.local.client import LocalDelivery
+
+    async def no_destination(self: Delivery, reason: str) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(LocalDelivery, "_dead_letter", no_destination)
+    processor = await make_processor(handler([complete_task(workflow_id="${workflowId}")]))
+    await publish(queues, {"workflowId": "no-such-workflow"})
+    outcome = await process_next(queues, processor)
+    assert outcome.settle_error is not None
+    assert outcome.settle_error.startswith("no dead-letter destination: kept on the queue")
+    assert await depth(queues) == 1  # nacked for later, not acked
+    assert await depth(queues, f"{QUEUE}.dlq") == 0

@@ -416,7 +416,7 @@ class HandlerProcessor:
             elif decision.disposition is Disposition.NACKED:
                 await delivery.nack(decision.delay or 0.0, decision.reason)
             else:
-                await self._dead_letter(delivery, decision.reason or "failed")
+                return await self._dead_letter(delivery, decision.reason or "failed")
         except Exception as exc:
             log.error(
                 "handlers.settle.failed",
@@ -427,21 +427,23 @@ class HandlerProcessor:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> str | None:
+        """Dead-letter the message; a queue type with no dead-letter destination keeps it on
+        the queue instead, redelivered at the longest backoff: never acked, never lost."""
         try:
             await delivery.dead_letter(reason)
         except NotImplementedError:
-            if delivery.attempt >= self.policy.max_attempts:
-                log.error(
-                    "handlers.message.dropped",
-                    message_id=delivery.message.id,
-                    reason=reason,
-                    hint="the queue type has no dead-letter destination; the execution "
-                    "records keep the failure",
-                )
-                await delivery.ack()
-            else:
-                await delivery.nack(self.policy.backoff(delivery.attempt), reason)
+            delay = self.policy.max_backoff
+            log.error(
+                "handlers.message.kept",
+                message_id=delivery.message.id,
+                reason=reason,
+                hint=f"the queue type has no dead-letter destination; the message stays on "
+                f"the queue and comes back every {delay:g}s until it is handled or removed",
+            )
+            await delivery.nack(delay, reason)
+            return f"no dead-letter destination: kept on the queue, retried every {delay:g}s"
+        return None
 
     def _report(self, outcome: MessageOutcome) -> None:
         self.stats.messages[outcome.disposition.value] += 1
