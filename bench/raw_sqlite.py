@@ -111,6 +111,16 @@ def insert_each_committed(ctx: RunContext) -> Sample:
 def claim_then_delete(ctx: RunContext, claim: int = 100) -> Sample:
     """Claim ``claim`` rows in one ``UPDATE ... RETURNING`` transaction, decode each body,
     then delete each row in its own (autocommit) transaction, as an ack would."""
+    return _claim_and_delete(ctx, claim, batched=False)
+
+
+def claim_then_delete_batch(ctx: RunContext, claim: int = 100) -> Sample:
+    """Claim ``claim`` rows as above, decode each body, then delete them all in one
+    transaction, as ``ack_many`` does."""
+    return _claim_and_delete(ctx, claim, batched=True)
+
+
+def _claim_and_delete(ctx: RunContext, claim: int, *, batched: bool) -> Sample:
     db = connect(ctx.workdir / "raw.db")
     prefill(db, ctx.count, ctx.options.payload)
     done = 0
@@ -123,10 +133,15 @@ def claim_then_delete(ctx: RunContext, claim: int = 100) -> Sample:
         db.execute("COMMIT")
         if not rows:
             break
-        for row in rows:
-            json.loads(row[2])
-            db.execute(DELETE, (row[0], receipt))
-            done += 1
+        payloads = [json.loads(row[2]) for row in rows]  # held until acked, as a consumer's
+        if batched:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(DELETE, [(row[0], receipt) for row in rows])
+            db.execute("COMMIT")
+        else:
+            for row in rows:
+                db.execute(DELETE, (row[0], receipt))
+        done += len(payloads)
     seconds = time.perf_counter() - start
     db.close()
     return Sample(done, seconds)

@@ -4,6 +4,7 @@ each builds its own PluginHost and registers the plugins it needs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -53,16 +54,32 @@ def queue_path(tmp_path: Path) -> Path:
     return tmp_path / "queue.db"
 
 
+@asynccontextmanager
+async def _local_queues(
+    plugins: PluginHost, write_properties: Callable[..., Path], queue_path: Path, *keys: str
+) -> AsyncIterator[EventQueues]:
+    """EventQueues on a fresh local queue file with these ``key=value`` local settings."""
+    lines = [f"path={queue_path}", *keys]
+    config = write_properties("".join(f"conductor.event-queues.local.{k}\n" for k in lines))
+    async with EventQueues.from_files([config], plugins=plugins, environ={}) as event_queues:
+        yield event_queues
+
+
 @pytest.fixture
 async def queues(
     plugins: PluginHost, write_properties: Callable[..., Path], queue_path: Path
 ) -> AsyncIterator[EventQueues]:
     """EventQueues on a fresh local queue file, with a short visibility timeout."""
-    config = write_properties(
-        f"conductor.event-queues.local.path={queue_path}\n"
-        "conductor.event-queues.local.visibility-timeout=2s\n"
-        "conductor.event-queues.local.max-deliveries=3\n"
-        "conductor.event-queues.local.poll-interval=20ms\n"
-    )
-    async with EventQueues.from_files([config], plugins=plugins, environ={}) as event_queues:
+    keys = ("visibility-timeout=2s", "max-deliveries=3", "poll-interval=20ms")
+    async with _local_queues(plugins, write_properties, queue_path, *keys) as event_queues:
+        yield event_queues
+
+
+@pytest.fixture
+async def fast(
+    plugins: PluginHost, write_properties: Callable[..., Path], queue_path: Path
+) -> AsyncIterator[EventQueues]:
+    """A local queue whose visibility timeout passes in a fraction of a second."""
+    keys = ("visibility-timeout=300ms", "max-deliveries=2", "poll-interval=10ms")
+    async with _local_queues(plugins, write_properties, queue_path, *keys) as event_queues:
         yield event_queues

@@ -42,7 +42,10 @@ def test_cases_are_found_and_selectable(cases: list[Case]) -> None:
         "local/publish-batch-1000",
         "local/publish-single",
     ]
-    assert [c.id for c in select(cases, [], ["local/consume"])] == ["local/consume-ack"]
+    assert [c.id for c in select(cases, [], ["local/consume"])] == [
+        "local/consume-ack",
+        "local/consume-ack-batch",
+    ]
     assert all(c.backend == "cli" for c in select(cases, ["cli"]))
 
 
@@ -52,6 +55,7 @@ def test_cases_are_found_and_selectable(cases: list[Case]) -> None:
         "local/publish-batch-100",
         "local/publish-single",
         "local/consume-ack",
+        "local/consume-ack-batch",
         "local/event-task",
         "local/memory-flat",
         "cli/conductor-events --help",

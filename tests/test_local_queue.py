@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,21 +24,6 @@ from conductor_events.runtime import EventQueues
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_DRAIN = SubscribeOptions(drain_timeout=0.1)
 """For tests that leave deliveries unsettled on purpose: close returns them without waiting."""
-
-
-@pytest.fixture
-async def fast(
-    plugins: PluginHost, write_properties: Callable[..., Path], queue_path: Path
-) -> AsyncIterator[EventQueues]:
-    """A local queue whose visibility timeout passes in a fraction of a second."""
-    config = write_properties(
-        f"conductor.event-queues.local.path={queue_path}\n"
-        "conductor.event-queues.local.visibility-timeout=300ms\n"
-        "conductor.event-queues.local.max-deliveries=2\n"
-        "conductor.event-queues.local.poll-interval=10ms\n"
-    )
-    async with EventQueues.from_files([config], plugins=plugins, environ={}) as queues:
-        yield queues
 
 
 def local_client(queues: EventQueues) -> LocalQueueClient:

@@ -2,7 +2,8 @@
 
 Targets: each figure at least half of its raw baseline's. Every publish here is durable when
 it returns (committed in WAL mode with ``synchronous=NORMAL``, as the raw baselines are), and
-every consumed message is acked, one ack per message, before the next is counted.
+every consumed message is acked before the next is counted: one ack per message, or, in
+``consume-ack-batch``, one ``ack_many`` (one transaction) per claimed batch.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ async def _publish(ctx: RunContext, batch: int) -> Sample:
     return Sample(done, seconds)
 
 
-def _consume(ctx: RunContext) -> Sample:
-    return asyncio.run(_consume_async(ctx))
+def _consume(batched: bool) -> Measure:
+    def measure(ctx: RunContext) -> Sample:
+        return asyncio.run(_consume_async(ctx, batched))
+
+    return measure
 
 
-async def _consume_async(ctx: RunContext) -> Sample:
-    """Receive and ack ``count`` prefilled messages, one ack per message."""
+async def _consume_async(ctx: RunContext, batched: bool) -> Sample:
+    """Receive and ack ``count`` prefilled messages: one ``receive()`` and ``ack()`` per
+    message, or ``batched``, one ``receive_batch()`` and ``ack_many()`` per claim."""
     options = SubscribeOptions(max_in_flight=CONSUME_BATCH, prefetch=CONSUME_BATCH)
     async with open_queues(ctx.workdir) as queues:
         await prefill(queues, ctx.count, shape=ctx.options.payload)
@@ -70,11 +75,19 @@ async def _consume_async(ctx: RunContext) -> Sample:
         start = asyncio.get_running_loop().time()
         async with await queues.subscribe(SINK, options) as subscription:
             while done < ctx.count and not ctx.expired():
-                delivery = await subscription.receive(timeout=5.0)
-                if delivery is None:
+                if batched:
+                    deliveries = await subscription.receive_batch(CONSUME_BATCH, timeout=5.0)
+                    if deliveries:
+                        await subscription.ack_many(deliveries)
+                    received = len(deliveries)
+                else:
+                    delivery = await subscription.receive(timeout=5.0)
+                    if delivery is not None:
+                        await delivery.ack()
+                    received = 0 if delivery is None else 1
+                if not received:
                     raise BenchError(f"queue ran dry after {done} of {ctx.count} messages")
-                await delivery.ack()
-                done += 1
+                done += received
         seconds = asyncio.get_running_loop().time() - start
     return Sample(done, seconds)
 
@@ -120,20 +133,40 @@ CASES = [
         target=MinRatio(0.5),
         warmup=1_000,
     ),
-    Case(
-        backend="local",
-        name="consume-ack",
-        description=f"receive() and ack() each message (prefetch {CONSUME_BATCH})",
-        metric=THROUGHPUT,
-        measure=_consume,
-        count=50_000,
-        quick_count=5_000,
-        baseline=Baseline(
-            f"sqlite3 claim {CONSUME_BATCH} rows (UPDATE ... RETURNING), decode each body, "
-            "delete each row in its own transaction",
-            raw_sqlite.claim_then_delete,
-        ),
-        target=MinRatio(0.5),
-        warmup=1_000,
+    *(
+        Case(
+            backend="local",
+            name=name,
+            description=description,
+            metric=THROUGHPUT,
+            measure=_consume(batched),
+            count=count,
+            quick_count=5_000,
+            baseline=Baseline(
+                f"sqlite3 claim {CONSUME_BATCH} rows (UPDATE ... RETURNING), decode each body, "
+                + deletes,
+                raw,
+            ),
+            target=MinRatio(0.5),
+            warmup=1_000,
+        )
+        for name, batched, count, description, deletes, raw in (
+            (
+                "consume-ack",
+                False,
+                50_000,
+                f"receive() and ack() each message (prefetch {CONSUME_BATCH})",
+                "delete each row in its own transaction",
+                raw_sqlite.claim_then_delete,
+            ),
+            (
+                "consume-ack-batch",
+                True,
+                100_000,
+                f"receive_batch({CONSUME_BATCH}) and ack_many() (one transaction each)",
+                "delete them in one transaction",
+                raw_sqlite.claim_then_delete_batch,
+            ),
+        )
     ),
 ]

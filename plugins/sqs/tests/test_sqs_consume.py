@@ -9,8 +9,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import pytest
+
+from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
+from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient
@@ -193,3 +196,64 @@ async def test_idle_queue_is_long_polled_not_hammered(
             assert await subscription.receive(timeout=1.5) is None
     assert long_polling.requests.by_operation["receive_message"] <= 2
     assert short_polling.requests.by_operation["receive_message"] > 5
+
+
+async def test_ack_many_deletes_a_batch_in_one_call(
+    client: SqsQueueClient, raw: SQSClient, qname: str
+) -> None:
+    sent = [Message({"n": n}) for n in range(10)]
+    await client.publish(qname, sent)
+    options = SubscribeOptions(prefetch=10, max_in_flight=10, drain_timeout=0.5)
+    async with await client.subscribe(qname, options) as subscription:
+        received: list[Delivery] = []
+        while len(received) < len(sent):
+            batch = await subscription.receive_batch(10, timeout=10)
+            assert batch, "the messages did not arrive"
+            received += batch
+        before = client.requests.by_operation["delete_message_batch"]
+        await subscription.ack_many(received)
+        assert client.requests.by_operation["delete_message_batch"] - before == 1
+    assert sorted(d.message.id for d in received) == sorted(m.id for m in sent)
+    assert counts(raw, qname) == (0, 0)
+
+
+async def test_close_returns_held_messages_in_batch_calls(
+    client: SqsQueueClient, raw: SQSClient, qname: str
+) -> None:
+    """Ten held messages go back with one ChangeMessageVisibilityBatch call, not ten."""
+    await client.publish(qname, [Message(n) for n in range(10)])
+    options = SubscribeOptions(prefetch=10, max_in_flight=10, drain_timeout=0)
+    subscription = await client.subscribe(qname, options)
+    held: list[Delivery] = []
+    while len(held) < 10:
+        batch = await subscription.receive_batch(10, timeout=10)
+        assert batch, "the messages did not arrive"
+        held += batch
+    before = client.requests.by_operation["change_message_visibility_batch"]
+    await subscription.close()
+    assert client.requests.by_operation["change_message_visibility_batch"] - before == 1
+    assert counts(raw, qname) == (10, 0)
+
+
+async def test_ack_many_on_a_deleted_queue_fails_naming_each_and_keeps_them_pending(
+    client: SqsQueueClient, raw: SQSClient, qname: str
+) -> None:
+    sent = [Message({"n": n}) for n in range(3)]
+    await client.publish(qname, sent)
+    options = SubscribeOptions(prefetch=10, drain_timeout=0)
+    subscription = await client.subscribe(qname, options)
+    received: list[Delivery] = []
+    while len(received) < len(sent):
+        batch = await subscription.receive_batch(10, timeout=10)
+        assert batch, "the messages did not arrive"
+        received += batch
+    raw.delete_queue(QueueUrl=raw.get_queue_url(QueueName=qname)["QueueUrl"])
+    with pytest.raises(QueueError) as caught:
+        await subscription.ack_many(received)
+    text = str(caught.value)
+    assert text.startswith("ack of 3 of 3 messages failed, they stay pending: ")
+    for message in sent:
+        assert f"{message.id}: ack of message {message.id} on SQS queue {qname!r} failed" in text
+    assert all(d.state is DeliveryState.PENDING for d in received)
+    assert subscription.in_flight == 3
+    await subscription.close()

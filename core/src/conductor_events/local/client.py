@@ -18,6 +18,7 @@ from conductor_events.messages import (
     Message,
     PublishFailure,
     PublishResult,
+    build_received_message,
     decode_payload,
 )
 from conductor_events.queues import Delivery, QueueClient, SubscribeOptions, Subscription
@@ -121,6 +122,17 @@ class LocalSubscription(Subscription):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), min(remaining, self.poll_interval))
 
+    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        """One transaction for the whole batch: one commit instead of one per message."""
+        own = [d for d in deliveries if isinstance(d, LocalDelivery)]
+        if len(own) != len(deliveries):
+            return await super()._ack_many(deliveries)
+        deleted = await self._client.store.ack_many([(d._seq, d._receipt) for d in own])
+        for delivery, ok in zip(own, deleted, strict=True):
+            if not ok:
+                delivery._lost("ack")
+        return [None] * len(own)
+
     async def _close(self) -> None:
         self._client._unwatch(self._location, self._wakeup)
 
@@ -129,12 +141,8 @@ class LocalDelivery(Delivery):
     __slots__ = ("_client", "_queue", "_receipt", "_seq")
 
     def __init__(self, client: LocalQueueClient, queue: str, row: Row, receipt: int) -> None:
-        message = Message(
-            payload=decode_payload(row.body),
-            id=row.id,
-            headers=row.headers,
-            key=row.key,
-            created_at=row.created_at,
+        message = build_received_message(
+            decode_payload(row.body), row.id, row.headers, row.key, row.created_at
         )
         super().__init__(message, row.attempts, dead_letter_reason=row.dead_letter_reason)
         self._client = client

@@ -50,6 +50,8 @@ _CLAIM = (
     " ORDER BY seq LIMIT ?)"
     " RETURNING seq, id, body, headers, key, created_at, attempts, dead_letter_reason"
 )
+_DELETE_CLAIMED = "DELETE FROM messages WHERE seq = ? AND receipt = ?"
+"""An ack: deletes the row only while this claim (its receipt) still holds it."""
 _MOVE_TO_DLQ = (
     "INSERT INTO messages (queue, id, body, headers, key, created_at, visible_at,"
     " dead_letter_reason)"
@@ -168,10 +170,20 @@ class LocalStore:
         """Delete a claimed message; False when the claim had expired and was taken again."""
 
         def op(db: sqlite3.Connection) -> bool:
-            cursor = db.execute(
-                "DELETE FROM messages WHERE seq = ? AND receipt = ?", (seq, receipt)
-            )
+            cursor = db.execute(_DELETE_CLAIMED, (seq, receipt))
             return cursor.rowcount == 1
+
+        return await self._run(op)
+
+    async def ack_many(self, claims: Sequence[tuple[int, int]]) -> list[bool]:
+        """Delete claimed messages, given as (seq, receipt), in one transaction; one flag per
+        claim, False where it had expired and was taken again."""
+
+        def op(db: sqlite3.Connection) -> list[bool]:
+            db.execute("BEGIN IMMEDIATE")
+            deleted = [db.execute(_DELETE_CLAIMED, claim).rowcount == 1 for claim in claims]
+            db.execute("COMMIT")
+            return deleted
 
         return await self._run(op)
 

@@ -38,6 +38,7 @@ class Counts:
     replay: int
     reconnect: int
     consumer_groups: int
+    batch_receive: int
 
 
 FULL = Counts(
@@ -63,6 +64,7 @@ FULL = Counts(
     replay=100,
     reconnect=10000,
     consumer_groups=50,
+    batch_receive=200,
 )
 
 SHORT = Counts(
@@ -88,4 +90,5 @@ SHORT = Counts(
     replay=20,
     reconnect=200,
     consumer_groups=50,
+    batch_receive=25,
 )

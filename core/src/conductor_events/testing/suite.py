@@ -19,7 +19,14 @@ from conductor_events.testing.capabilities import Capabilities
 from conductor_events.testing.harness import Harness, configure
 from conductor_events.testing.modes import FULL, SHORT
 from conductor_events.testing.scenario import Scenario
-from conductor_events.testing.scenarios import lifecycle, ordering, payloads, pubsub, settlement
+from conductor_events.testing.scenarios import (
+    batches,
+    lifecycle,
+    ordering,
+    payloads,
+    pubsub,
+    settlement,
+)
 
 FULL_OPTION = "--conformance-full"
 FULL_DEST = "conformance_full"
@@ -206,3 +213,8 @@ class QueueConformance:
 
     def test_event_round_trip(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, payloads.event_round_trip)
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def test_batch_receive_ack(self, conformance_harness: Harness) -> None:
+        self.run_scenario(conformance_harness, batches.batch_receive_ack)

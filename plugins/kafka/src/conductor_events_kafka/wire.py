@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from conductor_events.messages import JsonValue, Message, decode_payload
+from conductor_events.messages import JsonValue, Message
 
 RESERVED_PREFIX = "conductor."
 MESSAGE_ID = "conductor.message-id"
@@ -48,11 +48,6 @@ def split_headers(raw: Sequence[tuple[str, bytes]]) -> tuple[dict[str, str], dic
         target = own if name.startswith(RESERVED_PREFIX) else user
         target[name] = text(value) or ""
     return user, own
-
-
-def decode_value(value: bytes | None) -> JsonValue:
-    """The record value as a payload: JSON when it parses, else text (never a crash)."""
-    return None if value is None else decode_payload(value)
 
 
 def conductor_shape(key: str | None, headers: dict[str, str], payload: JsonValue) -> Any:

@@ -541,6 +541,16 @@ class SqsQueueClient(QueueClient):
             return [Outcome(self.describe(exc, queue=queue.name), fatal=True)] * len(entries)
         return _outcomes(response, len(entries), "SQS did not accept the message")
 
+    async def delete_now(self, queue: SqsQueue, handles: Sequence[str]) -> list[Outcome | None]:
+        """Delete received messages by receipt handle, in DeleteMessageBatch calls of 10 made
+        at once; one outcome per handle. For a batch the caller already holds (``ack_many``):
+        the delete batcher's coalescing of lone acks would only add work."""
+        chunks = [handles[i : i + SQS_MAX_BATCH] for i in range(0, len(handles), SQS_MAX_BATCH)]
+        if len(chunks) == 1:
+            return await self._delete_entries(queue, chunks[0])
+        results = await asyncio.gather(*(self._delete_entries(queue, c) for c in chunks))
+        return [outcome for result in results for outcome in result]
+
     async def _delete_entries(
         self, queue: SqsQueue, handles: Sequence[str]
     ) -> list[Outcome | None]:
@@ -615,9 +625,11 @@ class SqsQueueClient(QueueClient):
         with self._returned_lock:
             return self._returned.get(sqs_message_id, 0)
 
-    def forget_returned(self, sqs_message_id: str) -> None:
+    def forget_returned(self, sqs_message_ids: Iterable[str]) -> None:
+        """Drop the count of messages that were settled: they are not received again."""
         with self._returned_lock:
-            self._returned.pop(sqs_message_id, None)
+            for message_id in sqs_message_ids:
+                self._returned.pop(message_id, None)
 
     def poll_client(self) -> SQSClient:
         assert self._clients is not None, "clients() first"

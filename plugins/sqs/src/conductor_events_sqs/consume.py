@@ -20,7 +20,7 @@ import functools
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -303,8 +303,27 @@ class SqsSubscription(Subscription):
             taken.append(self._ready.popleft())
         return taken
 
-    def _on_settled(self, delivery: Delivery) -> None:
-        super()._on_settled(delivery)
+    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        """The whole batch at once: DeleteMessageBatch calls of 10, no waiting for more."""
+        own = [d for d in deliveries if isinstance(d, SqsDelivery)]
+        if len(own) != len(deliveries):  # not ours: the base class's one-by-one path
+            return await super()._ack_many(deliveries)
+        outcomes = await self.client.delete_now(self.queue, [d.receipt_handle for d in own])
+        errors: list[Exception | None] = []
+        for delivery, outcome in zip(own, outcomes, strict=True):
+            try:
+                delivery._check(outcome, "ack")
+            except QueueError as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        self.client.forget_returned(
+            d.sqs_message_id for d, error in zip(own, errors, strict=True) if error is None
+        )
+        return errors
+
+    def _on_settled(self, deliveries: Sequence[Delivery]) -> None:
+        super()._on_settled(deliveries)
         room = self._room()
         if room == 1 or room >= self._full_batch or self.in_flight == 0:
             self._capacity.fire()  # room opened, or a whole batch fits: wake the receivers
@@ -394,7 +413,7 @@ class SqsDelivery(Delivery):
 
     async def _ack(self) -> None:
         self._check(await self._sqs.queue.deleter.submit(self.receipt_handle), "ack")
-        self._sqs.client.forget_returned(self.sqs_message_id)
+        self._sqs.client.forget_returned([self.sqs_message_id])
 
     async def _visibility(self, seconds: float, action: str) -> None:
         value = min(MAX_VISIBILITY, math.ceil(max(0.0, seconds)))

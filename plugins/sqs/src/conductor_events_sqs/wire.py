@@ -26,7 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conductor_events.messages import JsonValue, Message, decode_payload
+from conductor_events.messages import (
+    JsonValue,
+    Message,
+    build_received_message,
+    decode_payload,
+)
 
 MAX_REQUEST_BYTES = 262_144
 """SQS's limit for one message (body plus attributes) and for one batch request."""
@@ -201,12 +206,12 @@ def received_message(raw: Mapping[str, Any]) -> tuple[Message, dict[str, Any]]:
     if key is None and isinstance(meta.get("key"), str):
         key = meta["key"]
     sent = system.get("SentTimestamp")
-    message = Message(
-        payload=decode_payload(raw.get("Body", "")),
-        id=str(meta.get("id") or raw["MessageId"]),
-        headers=headers,
-        key=key,
-        created_at=int(sent) / 1000 if sent else 0.0,
+    message = build_received_message(
+        decode_payload(raw.get("Body", "")),
+        str(meta.get("id") or raw["MessageId"]),
+        headers,
+        key,
+        int(sent) / 1000 if sent else 0.0,
     )
     return message, meta
 

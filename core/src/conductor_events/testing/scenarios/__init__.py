@@ -3,9 +3,17 @@
 ``pubsub``: delivery itself (Watermill's core list); ``ordering``: ordered backends;
 ``lifecycle``: subscriptions and brokers opening, closing and restarting; ``settlement``:
 what happens to a message after nack, dead-letter and extend; ``payloads``: what a message
-carries (headers, sizes, batches, the EVENT task's payload).
+carries (headers, sizes, batches, the EVENT task's payload); ``batches``: consuming a batch
+at a time.
 """
 
-from conductor_events.testing.scenarios import lifecycle, ordering, payloads, pubsub, settlement
+from conductor_events.testing.scenarios import (
+    batches,
+    lifecycle,
+    ordering,
+    payloads,
+    pubsub,
+    settlement,
+)
 
-__all__ = ["lifecycle", "ordering", "payloads", "pubsub", "settlement"]
+__all__ = ["batches", "lifecycle", "ordering", "payloads", "pubsub", "settlement"]
