@@ -559,43 +559,47 @@ CASES = [
         repeat=1,
         requires=_requires,
     ),
-    Case(
-        backend="sqs",
-        name="consume",
-        description="receive_batch(10) and ack_many() every message vs raw boto3 receive + "
-        "delete_message_batch, msg/s",
-        metric=THROUGHPUT,
-        measure=_plugin_consume("rate"),
-        baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume("rate")),
-        count=300,
-        quick_count=100,
-        repeat=3,
-        requires=_requires,
-    ),
-    Case(
-        backend="sqs",
-        name="consume-cpu",
-        description="client CPU per 1,000 messages, receive_batch(10) and ack_many() vs raw boto3",
-        metric=CPU_PER_1K,
-        measure=_plugin_consume("cpu"),
-        baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume("cpu")),
-        target=MaxRatio(1.2),
-        count=300,
-        quick_count=100,
-        repeat=3,
-        requires=_requires,
-    ),
-    Case(
-        backend="sqs",
-        name="consume-cpu-each",
-        description="client CPU per 1,000 messages, ten handlers calling receive() and ack() "
-        "vs raw boto3; for information",
-        metric=CPU_PER_1K,
-        measure=_plugin_consume("cpu", batched=False),
-        baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume("cpu")),
-        count=300,
-        quick_count=100,
-        repeat=3,
-        requires=_requires,
+    *(
+        Case(
+            backend="sqs",
+            name=name,
+            description=description,
+            metric=metric,
+            measure=_plugin_consume(kind, batched=batched),
+            baseline=Baseline("boto3 receive_message + delete_message_batch", _raw_consume(kind)),
+            target=target,
+            count=300,
+            quick_count=100,
+            repeat=3,
+            requires=_requires,
+        )
+        for name, kind, batched, metric, target, description in (
+            (
+                "consume",
+                "rate",
+                True,
+                THROUGHPUT,
+                None,
+                "receive_batch(10) and ack_many() every message vs raw boto3 receive + "
+                "delete_message_batch, msg/s",
+            ),
+            (
+                "consume-cpu",
+                "cpu",
+                True,
+                CPU_PER_1K,
+                MaxRatio(1.2),
+                "client CPU per 1,000 messages, receive_batch(10) and ack_many() vs raw boto3",
+            ),
+            (
+                "consume-cpu-each",
+                "cpu",
+                False,
+                CPU_PER_1K,
+                None,
+                "client CPU per 1,000 messages, ten handlers calling receive() and ack() vs "
+                "raw boto3; for information",
+            ),
+        )
     ),
 ]
