@@ -1,14 +1,24 @@
-"""Decoding received bodies, and building received messages: the per-message code every
-backend's consumer runs."""
+"""The per-message code every backend runs: building messages and their ids, decoding
+received bodies, building received messages."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
+import pickle
+import time
+import uuid
 
 import pytest
 
-from conductor_events.messages import Message, build_received_message, decode_payload
+from conductor_events.messages import (
+    Message,
+    build_received_message,
+    decode_payload,
+    new_message_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +53,47 @@ def test_decode_payload_agrees_with_json_loads_on_json_constants() -> None:
 def test_build_received_message_equals_the_constructor() -> None:
     built = build_received_message({"a": [1]}, "m-1", {"trace": "t"}, "key-1", 1700000000.5)
     made = Message({"a": [1]}, "m-1", {"trace": "t"}, "key-1", 1700000000.5)
+    assert type(built) is Message
     assert built == made
     assert repr(built) == repr(made)
     with pytest.raises(AttributeError):
         built.id = "changed"  # type: ignore[misc]  # still frozen
+
+
+def test_new_message_ids_are_distinct_version_4_uuids_in_canonical_form() -> None:
+    ids = [new_message_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_message_defaults_are_a_new_id_no_headers_and_now() -> None:
+    before = time.time()
+    first, second = Message({"n": 1}), Message({"n": 1})
+    assert first.id != second.id
+    assert uuid.UUID(first.id).version == 4
+    assert dict(first.headers) == {}
+    assert first.key is None
+    assert before <= first.created_at <= time.time()
+    given = Message("p", "m-1", {"h": "v"}, "k", 12.5)
+    assert (given.payload, given.id, dict(given.headers), given.key, given.created_at) == (
+        "p",
+        "m-1",
+        {"h": "v"},
+        "k",
+        12.5,
+    )
+    assert Message("p", id=None).id, "id=None means: make one"
+
+
+def test_message_stays_a_frozen_value() -> None:
+    message = Message({"n": [1]}, headers={"h": "v"}, key="k")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message.key = "other"  # type: ignore[misc]
+    assert dataclasses.replace(message, key="other").key == "other"
+    assert dataclasses.replace(message, key="other").id == message.id
+    assert copy.copy(message) == message
+    assert pickle.loads(pickle.dumps(message)) == message

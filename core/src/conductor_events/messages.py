@@ -9,8 +9,8 @@ cannot parse.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,16 +21,29 @@ JsonValue = Any
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _decoder = json.JSONDecoder()
 _scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+_urandom = os.urandom
+_now = time.time
 
 
 def new_message_id() -> str:
-    """A fresh, globally unique message id."""
-    return str(uuid.uuid4())
+    """A fresh, globally unique message id: a random (version 4) UUID in its usual text form.
+
+    The same bits as ``str(uuid.uuid4())``, formatted straight from the random bytes instead
+    of through a ``UUID`` object: about half the cost, and every published message makes one.
+    """
+    raw = bytearray(_urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
     """One message to publish, or one that was received.
+
+    ``Message(payload, id=None, headers=None, key=None, created_at=None)``: an id, headers or
+    creation time left out (or ``None``) is a new id, no headers and now.
 
     ``key`` orders, groups or partitions messages; each backend maps it (SQS FIFO group id,
     Kafka record key, Service Bus session or partition key). ``created_at`` is seconds since
@@ -38,17 +51,32 @@ class Message:
     """
 
     payload: JsonValue
-    id: str = field(default_factory=new_message_id)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    key: str | None = None
-    created_at: float = field(default_factory=time.time)
+    id: str
+    headers: Mapping[str, str]
+    key: str | None
+    created_at: float
+
+    def __init__(
+        self,
+        payload: JsonValue,
+        id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+        created_at: float | None = None,
+    ) -> None:
+        # Written out rather than generated: a frozen dataclass's own __init__ looks up
+        # object.__setattr__ for each field, and every publish builds a Message.
+        _set_payload(self, payload)
+        _set_id(self, new_message_id() if id is None else id)
+        _set_headers(self, {} if headers is None else headers)
+        _set_key(self, key)
+        _set_created_at(self, _now() if created_at is None else created_at)
 
     def body(self) -> bytes:
         """The payload as it goes on the wire: compact UTF-8 JSON."""
         return encode_payload(self.payload)
 
 
-_new_message = object.__new__
 _SlotSetter = Callable[[Message, Any], None]
 _slots = vars(Message)
 _set_payload: _SlotSetter = _slots["payload"].__set__
@@ -56,6 +84,22 @@ _set_id: _SlotSetter = _slots["id"].__set__
 _set_headers: _SlotSetter = _slots["headers"].__set__
 _set_key: _SlotSetter = _slots["key"].__set__
 _set_created_at: _SlotSetter = _slots["created_at"].__set__
+
+
+@dataclass(slots=True)
+class _ReceivedMessage:
+    """:class:`Message`'s fields in the same order, not frozen: the fast way to build one.
+
+    Its instances never escape: :func:`build_received_message` turns each into a
+    :class:`Message` by assigning ``__class__``, which Python allows between classes whose
+    instances have the same slots, and which keeps every field as it was set.
+    """
+
+    payload: JsonValue
+    id: str
+    headers: Mapping[str, str]
+    key: str | None
+    created_at: float
 
 
 def build_received_message(
@@ -66,19 +110,16 @@ def build_received_message(
     created_at: float,
 ) -> Message:
     """The same :class:`Message` as ``Message(payload, message_id, headers, key, created_at)``,
-    built about three times faster.
+    built in about two thirds of the time.
 
-    A frozen dataclass sets each field through ``object.__setattr__``; at Kafka's rates that
-    is a visible share of what a consumer spends per message, so backends build received
-    messages here, setting the slots directly.
+    Consumers build one per received message, at Kafka's rates a visible share of what they
+    spend per message; plain slot stores in an unfrozen twin, then the class switched, beat
+    the constructor's stores into a frozen instance.
     """
-    message: Message = _new_message(Message)
-    _set_payload(message, payload)
-    _set_id(message, message_id)
-    _set_headers(message, headers)
-    _set_key(message, key)
-    _set_created_at(message, created_at)
-    return message
+    message: Any = _ReceivedMessage(payload, message_id, headers, key, created_at)
+    message.__class__ = Message
+    built: Message = message
+    return built
 
 
 def encode_payload(payload: JsonValue) -> bytes:

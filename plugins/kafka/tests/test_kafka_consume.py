@@ -17,7 +17,7 @@ from conductor_events_kafka.testing import unique_name as unique
 from structlog.testing import capture_logs
 
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, SubscribeOptions
+from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions
 
 MakeClient = Callable[..., KafkaQueueClient]
 
@@ -88,6 +88,22 @@ async def test_round_trip_keeps_id_key_headers_and_payload(client: KafkaQueueCli
     assert second.message.key is None, "a message without key has its id as record key only"
     assert isinstance(second, KafkaDelivery)
     assert second.record_key == sent[1].id.encode()
+
+
+async def test_a_received_delivery_has_every_field_of_a_delivery(
+    client: KafkaQueueClient,
+) -> None:
+    """KafkaDelivery makes Delivery.__init__'s stores itself (for speed): none may be missed."""
+    topic = unique()
+    await publish(client, topic, [Message(payload={"n": 1})])
+    async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
+        delivery = await receive(sub, "one record")
+        unset = [slot for slot in Delivery.__slots__ if not hasattr(delivery, slot)]
+        assert not unset, f"KafkaDelivery leaves Delivery slots unset: {unset}"
+        assert not delivery.settled
+        assert (delivery.attempt, delivery.dead_letter_reason) == (1, None)
+        await delivery.ack()
+        assert delivery.state is DeliveryState.ACKED
 
 
 async def test_foreign_records_not_json_or_not_utf8_are_delivered(
