@@ -180,6 +180,22 @@ async def test_max_in_flight_holds_back_the_next_message(queues: EventQueues) ->
         await second.ack()
 
 
+async def test_max_in_flight_holds_back_a_message_already_prefetched(
+    queues: EventQueues,
+) -> None:
+    await publish_numbers(queues, "q", 4)
+    options = SubscribeOptions(max_in_flight=2, prefetch=4)
+    async with await queues.subscribe("local:q", options) as subscription:
+        first = await receive(subscription)
+        await receive(subscription)
+        assert subscription.in_flight == 2
+        assert await subscription.receive(timeout=0.1) is None, "two in flight is the limit"
+        await first.ack()
+        third = await receive(subscription)
+        assert third.message.id == "m2"
+        assert subscription.in_flight == 2
+
+
 async def test_two_consumers_racing_each_get_distinct_messages(
     plugins: PluginHost, write_properties: Callable[..., Path], queue_path: Path
 ) -> None:

@@ -153,7 +153,8 @@ class Delivery(ABC):
 
     async def ack(self) -> None:
         """Confirm the message was handled; the broker will not deliver it again."""
-        _require_pending(self, "ack")
+        if self.state is not _PENDING:
+            _require_pending(self, "ack")
         await self._ack()
         self.__mark(DeliveryState.ACKED)
 
@@ -207,6 +208,9 @@ class Delivery(ABC):
             self._subscription._on_settled((self,))
 
 
+_PENDING = DeliveryState.PENDING
+
+
 def _require_pending(delivery: Delivery, action: str) -> None:
     if delivery.state is not DeliveryState.PENDING:
         raise DeliveryStateError(
@@ -254,6 +258,13 @@ class Subscription(ABC):
 
     async def receive(self, timeout: float | None = None) -> Delivery | None:
         """The next delivery; ``None`` when ``timeout`` seconds pass or the subscription closes."""
+        buffer = self._buffer
+        if buffer and not self._closed and len(self._in_flight) < self.options.max_in_flight:
+            # The common case at a high rate, without _take's coroutine and list.
+            delivery = buffer.popleft()
+            delivery._subscription = self
+            self._in_flight.add(delivery)
+            return delivery
         taken = await self._take(1, timeout)
         return taken[0] if taken else None
 
