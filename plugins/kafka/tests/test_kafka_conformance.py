@@ -75,17 +75,24 @@ class TestKafkaConformance(QueueConformance):
         return properties(tansu)
 
     async def make_location(self, harness: Harness, hint: str) -> str:
-        """Topics are auto-created with tansu's 4 partitions, except the no-ack scenario's:
-        it expects two messages without a key in publish order, which Kafka keeps only
-        within one partition (keyless messages are spread over partitions)."""
-        topic = await super().make_location(harness, hint)
-        if hint == "no-ack":
-            from aiokafka.admin import NewTopic  # type: ignore[import-untyped]
+        """Each topic is created before the scenario publishes, with tansu's 4 partitions,
+        except the no-ack scenario's: one, as it expects two keyless messages in publish
+        order, which Kafka keeps only within one partition.
 
-            client = harness.client
-            assert isinstance(client, KafkaQueueClient)
-            admin = await client.admin()
-            await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        Not left to auto-creation on first publish: when many producers create a topic at once
+        that way (the publisher-close scenario's twenty), tansu now and then starts a
+        partition's log at offset 1, and the record it acknowledged at offset 0 is never read
+        (seen with raw aiokafka producers too, about one round in a few hundred)."""
+        from aiokafka.admin import NewTopic  # type: ignore[import-untyped]
+
+        topic = await super().make_location(harness, hint)
+        client = harness.client
+        assert isinstance(client, KafkaQueueClient)
+        admin = await client.admin()
+        partitions = 1 if hint == "no-ack" else 4
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
         return topic
 
 

@@ -11,8 +11,10 @@ the conformance kit's :mod:`conductor_events.testing.servers`.
 
 tansu cannot do everything Kafka does with aiokafka 0.14: idempotent producers fail to start
 (set ``producer.enable.idempotence=false``, see :data:`TANSU_PRODUCER`), its ListOffsets for
-``latest`` is wrong (read new groups from ``earliest``, the plugin's default), and a group
-admits its next member only after about one session timeout (see :data:`TANSU_CONSUMER`).
+``latest`` is wrong (read new groups from ``earliest``, the plugin's default), a group
+admits its next member only after about one session timeout (see :data:`TANSU_CONSUMER`),
+and a topic that many producers auto-create at once by publishing to it may lose its first
+record of a partition (create topics first where many publish at once).
 """
 
 from __future__ import annotations
