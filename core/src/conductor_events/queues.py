@@ -212,7 +212,7 @@ _PENDING = DeliveryState.PENDING
 
 
 def _require_pending(delivery: Delivery, action: str) -> None:
-    if delivery.state is not DeliveryState.PENDING:
+    if delivery.state is not _PENDING:
         raise DeliveryStateError(
             f"cannot {action} message {delivery.message.id}: it was already {delivery.state.value}"
         )
@@ -292,9 +292,8 @@ class Subscription(ABC):
         fails the whole call (a lost connection) propagates as it is, and every delivery stays
         pending.
         """
-        pending = DeliveryState.PENDING
         for delivery in deliveries:
-            if delivery.state is not pending:
+            if delivery.state is not _PENDING:
                 _require_pending(delivery, "ack")
             if delivery._subscription is not self:
                 raise DeliveryStateError(

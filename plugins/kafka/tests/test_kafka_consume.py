@@ -115,19 +115,21 @@ async def test_foreign_records_not_json_or_not_utf8_are_delivered(
         await producer.send_and_wait(topic, b"plain text, not JSON", key=b"k1", partition=0)
         await producer.send_and_wait(topic, b"\xff\xfe bad utf-8", partition=0)
         await producer.send_and_wait(topic, None, key=b"tombstone", partition=0)
+        await producer.send_and_wait(topic, b"{}", headers=[(wire.MESSAGE_ID, b"")], partition=0)
     finally:
         await producer.stop()
     async with await client.subscribe(topic, SubscribeOptions(group=unique("g"))) as sub:
-        deliveries = [await receive(sub, f"foreign record {i}") for i in range(3)]
+        deliveries = [await receive(sub, f"foreign record {i}") for i in range(4)]
         for delivery in deliveries:
             await delivery.ack()
-    text, binary, tombstone = deliveries
+    text, binary, tombstone, empty_id = deliveries
     assert text.message.payload == "plain text, not JSON"
     assert text.message.key == "k1"
     assert text.message.id == f"0-{text.offset}", "records without an id: <partition>-<offset>"
     assert isinstance(binary.message.payload, str)
     assert binary.value == b"\xff\xfe bad utf-8", "the raw bytes stay on the delivery"
     assert tombstone.message.payload is None
+    assert empty_id.message.id == f"0-{empty_id.offset}", "an empty id header is no id"
 
 
 async def test_conductor_payload_format(make_client: MakeClient) -> None:

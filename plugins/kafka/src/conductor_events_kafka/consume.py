@@ -407,7 +407,7 @@ class KafkaDelivery(Delivery):
         raw_key = record.key
         key = None if raw_key is None else raw_key.decode("utf-8", "replace")
         message_id = own.get(_MESSAGE_ID)
-        if message_id is None:
+        if not message_id:  # none, or an empty header: no id
             message_id = f"{record.partition}-{record.offset}"
         elif key == message_id:
             key = None  # the publisher had no key: the record key is the message id
