@@ -39,7 +39,7 @@ async def test_seed_example_output_is_conductors_plus_sink_fields(queues: EventQ
         "asyncComplete": False,
         "event_produced": "local:send_email_queue",
     }
-    assert result.as_json()["taskId"] == SEED.task_id
+    assert result.as_dict()["taskId"] == SEED.task_id
 
 
 async def test_published_message_is_the_payload_with_the_task_id(queues: EventQueues) -> None:

@@ -75,7 +75,9 @@ class TaskResult:
     output_data: dict[str, Any]
     reason_for_incompletion: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
+        """The result in Conductor's field names (``taskId``, ``outputData``, ...), a dict of
+        JSON types: ``json.dumps`` it for text."""
         return {
             "taskId": self.task_id,
             "status": self.status.value,

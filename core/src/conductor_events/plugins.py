@@ -120,6 +120,9 @@ class PluginHost:
         strict: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        from conductor_events.logging import log_through_stdlib_unless_configured
+
+        log_through_stdlib_unless_configured()
         env = os.environ if environ is None else environ
         self._entry_points = entry_points
         self.strict = _truthy(env.get(ENV_STRICT)) if strict is None else strict

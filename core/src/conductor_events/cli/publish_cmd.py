@@ -92,6 +92,6 @@ def publish(
             return await execute_event_task(task, queues)
 
     result = asyncio.run(run())
-    click.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     if result.status is TaskStatus.FAILED:
         raise click.exceptions.Exit(1)
