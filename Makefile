@@ -25,7 +25,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/seed/walkthrough.py
 
-test: lint typecheck pytest isolated
+# The plugin suites run JOBS at a time: each has its own venv and starts its own broker on a
+# free port, so they share nothing; --output-sync keeps each suite's output in one piece.
+JOBS ?= 2
+
+test: lint typecheck pytest
+	$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target isolated
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

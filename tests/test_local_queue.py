@@ -184,7 +184,9 @@ async def test_max_in_flight_holds_back_a_message_already_prefetched(
     queues: EventQueues,
 ) -> None:
     await publish_numbers(queues, "q", 4)
-    options = SubscribeOptions(max_in_flight=2, prefetch=4)
+    # Two deliveries are still unsettled at the end: close returns them to the queue at once
+    # instead of waiting the default 30 s drain timeout for someone to settle them.
+    options = SubscribeOptions(max_in_flight=2, prefetch=4, drain_timeout=0.1)
     async with await queues.subscribe("local:q", options) as subscription:
         first = await receive(subscription)
         await receive(subscription)
