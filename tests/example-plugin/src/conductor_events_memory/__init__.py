@@ -43,7 +43,7 @@ def register_queue_types(register: Callable[[QueueType[Any]], None]) -> None:
             name="memory",
             settings=MemorySettings,
             connect=MemoryClient,
-            description="in-process queues (example plugin)",
+            description="example plugin (tests/example-plugin): in-process queues, lost on exit",
         )
     )
 
