@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from conductor_events.config import load_configuration
 from conductor_events.handlers.loader import (
@@ -181,3 +182,81 @@ def test_missing_files_and_every_problem_of_every_file(
         f"{bad}:1:5: [1]: Missing event location",
         f"{bad}:1:5: [1]: No actions specified. Please specify at-least one action",
     ]
+
+
+def test_an_unknown_field_does_not_hide_the_templates_and_condition(
+    tmp_path: Path, engine: ScriptEngine
+) -> None:
+    action = {
+        "action": "complete_task",
+        "complete_task": {"taskId": "${a", "output": {"x": "${b[}", "y": "${c"}},
+    }
+    raw = handler([action], condition="$.a == (1")
+    raw["conditon"] = "true"
+    raw["evaluatorType"] = "javascript"
+    path = write(tmp_path, "h.json", json.dumps(raw, indent=2))
+    result = load_handlers([path], engine)
+    found = [str(p).split(": ", 1)[1] for p in result.problems]
+    assert [line.split(":")[0] for line in found] == [  # in reading order
+        "actions[0].complete_task.taskId",
+        "actions[0].complete_task.output.x",
+        "actions[0].complete_task.output.y",
+        "condition",
+        "conditon",
+    ]
+    assert "unclosed '${' at character 1 of '${a'" in found[0]
+    assert "the condition does not compile: SyntaxError" in found[3]
+    assert found[4] == "conditon: unknown field 'conditon'; did you mean 'condition'?"
+    assert len(result.handlers) == 0
+
+
+def test_every_bad_expression_in_one_value_is_named(tmp_path: Path, engine: ScriptEngine) -> None:
+    action = {
+        "action": "start_workflow",
+        "start_workflow": {"name": "wf", "input": {"order": {"id": "${a[}", "items": ["${b"]}}},
+    }
+    path = write(tmp_path, "h.json", json.dumps(handler([action])))
+    found = [str(p).split(": ", 1)[1] for p in load_handlers([path], engine).problems]
+    assert found == [
+        "actions[0].start_workflow.input.order: invalid path in ${a[}: expected ] at position "
+        "4 of '$.a[' in ['id']; unclosed '${' at character 1 of '${b' "
+        "(write $${ for a literal ${) in ['items'][0]"
+    ]
+
+
+def test_an_unknown_field_in_an_action_is_a_warning_and_the_handler_loads(
+    tmp_path: Path, engine: ScriptEngine
+) -> None:
+    params = {"workflowId": "${workflowInstanceId}", "taskRefName": "t", "input": {"a": 1}}
+    action = {"action": "complete_task", "complete_task": params}
+    path = write(tmp_path, "h.json", json.dumps(handler([action]), indent=2))
+    with capture_logs() as logs:
+        result = load_handlers([path], engine)
+    assert result.problems == []
+    assert [h.name for h in result.handlers] == ["h1"]
+    assert [str(w) for w in result.warnings] == [
+        f"{path}:10:18: actions[0].complete_task.input: warning: unknown field 'input' is "
+        "ignored, as Conductor ignores it"
+    ]
+    assert result.findings == result.warnings
+    assert [entry for entry in logs if entry["event"] == "handlers.definition.warning"] == [
+        {
+            "event": "handlers.definition.warning",
+            "log_level": "warning",
+            "location": f"{path}:10:18",
+            "field": "actions[0].complete_task.input",
+            "problem": "unknown field 'input' is ignored, as Conductor ignores it",
+        }
+    ]
+    with capture_logs() as quiet:
+        load_handlers([path], engine, log_warnings=False)
+    assert quiet == []
+
+
+def test_a_name_used_twice_is_reported_even_when_the_first_has_problems(
+    tmp_path: Path, engine: ScriptEngine
+) -> None:
+    broken = {**handler([{"action": "finish_task"}], name="same")}
+    path = write(tmp_path, "h.json", json.dumps([broken, handler([COMPLETE], name="same")]))
+    found = [str(p).split(": ", 1)[1] for p in load_handlers([path], engine).problems]
+    assert found[-1].startswith("[1].name: handler name 'same' is already defined at ")

@@ -8,7 +8,11 @@ JSON, a definition that fails :mod:`~conductor_events.handlers.validation`, a co
 template that does not compile (:mod:`~conductor_events.handlers.registry`), an event whose
 queue type is not installed or not enabled, and a handler name used twice.
 
-Every problem of every file is collected; nothing stops at the first.
+Every problem of every file is collected; nothing stops at the first, and a handler whose
+definition has problems still has its condition and templates compiled, so one run shows them
+all. A warning (an unknown field inside an action, which Conductor ignores) is reported as
+``FILE:LINE:COLUMN: PATH: warning: message`` and does not stop the handler from loading;
+:func:`load_handlers` logs each one when it loads the files.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING
+
+import structlog
 
 from conductor_events.errors import ConductorEventsError
 from conductor_events.handlers.jsonpos import (
@@ -29,11 +35,13 @@ from conductor_events.handlers.jsonpos import (
 )
 from conductor_events.handlers.registry import HandlerSet, PreparedHandler, prepare_handler
 from conductor_events.handlers.scripting import ScriptEngine
-from conductor_events.handlers.validation import PathProblem, build_handler
+from conductor_events.handlers.validation import PathProblem, check_handler
 
 if TYPE_CHECKING:
     from conductor_events.config.model import Configuration
     from conductor_events.plugins import PluginHost
+
+log = structlog.get_logger(__name__)
 
 EventCheck = Callable[[str], str | None]
 """Says why an event string cannot be consumed here, or ``None`` when it can."""
@@ -51,26 +59,42 @@ class HandlerDefinitionError(ConductorEventsError):
 
 @dataclass(frozen=True, slots=True)
 class HandlerProblem:
-    """One problem in a handler file."""
+    """One problem in a handler file; a ``warning`` does not stop its handler from loading."""
 
     file: str
     message: str
     position: Position | None = None
     path: str | None = None
+    warning: bool = False
+
+    @property
+    def where(self) -> str:
+        """``FILE:LINE:COLUMN``, or ``FILE`` when the problem has no position."""
+        return f"{self.file}:{self.position}" if self.position else self.file
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.position}" if self.position else self.file
         what = f"{self.path}: " if self.path else ""
-        return f"{where}: {what}{self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.where}: {what}{kind}{self.message}"
 
 
 @dataclass
 class LoadResult:
-    """The handlers that loaded, and every problem found on the way."""
+    """The handlers that loaded, and every problem and warning found on the way."""
 
     handlers: HandlerSet
-    problems: list[HandlerProblem] = field(default_factory=list)
+    findings: list[HandlerProblem] = field(default_factory=list)
+    """Problems and warnings, file by file, each handler's in reading order."""
     files: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[HandlerProblem]:
+        """The findings that are errors: any of them and the files must not be run."""
+        return [finding for finding in self.findings if not finding.warning]
+
+    @property
+    def warnings(self) -> list[HandlerProblem]:
+        return [finding for finding in self.findings if finding.warning]
 
     def raise_for_problems(self) -> None:
         if self.problems:
@@ -115,14 +139,20 @@ def load_handlers(
     *,
     allowed_env: Collection[str] = (),
     check_event: EventCheck | None = None,
+    log_warnings: bool = True,
 ) -> LoadResult:
-    """Load and prepare every handler in ``paths``; collect every problem."""
-    files, problems = handler_files(paths)
+    """Load and prepare every handler in ``paths``; collect every problem and warning.
+
+    With ``log_warnings`` each warning is also logged (``handlers.definition.warning``, with
+    its file:line:column and field), once per load, so a service shows what it ignores; a
+    command that prints the warnings itself turns that off.
+    """
+    files, findings = handler_files(paths)
     loaded: list[PreparedHandler] = []
     first_seen: dict[str, str] = {}
     for file in files:
         name = str(file)
-        document = _read(file, problems)
+        document = _read(file, findings)
         if document is None:
             continue
         entries: list[tuple[Path, object]]
@@ -132,27 +162,34 @@ def load_handlers(
             entries = [((), document.value)]
         for base, raw in entries:
             prepared, path_problems = _load_one(raw, base, engine, allowed_env, check_event)
-            located = [_locate(name, document, p) for p in path_problems]
-            problems.extend(sorted(located, key=_reading_order))
-            if prepared is None:
-                continue
-            where = f"{name}:{document.position((*base, 'name'))}"
-            if prepared.name in first_seen:
-                problems.append(
-                    _locate(
-                        name,
-                        document,
+            handler_name = raw.get("name") if isinstance(raw, dict) else None
+            if isinstance(handler_name, str) and handler_name:
+                where = f"{name}:{document.position((*base, 'name'))}"
+                if handler_name in first_seen:
+                    path_problems.append(
                         PathProblem(
                             (*base, "name"),
-                            f"handler name {prepared.name!r} is already defined at "
-                            f"{first_seen[prepared.name]}",
-                        ),
+                            f"handler name {handler_name!r} is already defined at "
+                            f"{first_seen[handler_name]}",
+                        )
                     )
-                )
-                continue
-            first_seen[prepared.name] = where
-            loaded.append(prepared)
-    return LoadResult(HandlerSet(loaded), problems, [str(f) for f in files])
+                    prepared = None
+                else:
+                    first_seen[handler_name] = where
+            located = [_locate(name, document, p) for p in path_problems]
+            findings.extend(sorted(located, key=_reading_order))
+            if prepared is not None:
+                loaded.append(prepared)
+    result = LoadResult(HandlerSet(loaded), findings, [str(f) for f in files])
+    if log_warnings:
+        for warning in result.warnings:
+            log.warning(
+                "handlers.definition.warning",
+                location=warning.where,
+                field=warning.path,
+                problem=warning.message,
+            )
+    return result
 
 
 def _read(file: FilePath, problems: list[HandlerProblem]) -> Document | None:
@@ -179,16 +216,18 @@ def _load_one(
     allowed_env: Collection[str],
     check_event: EventCheck | None,
 ) -> tuple[PreparedHandler | None, list[PathProblem]]:
-    handler, problems = build_handler(raw, base)
+    """Check, then compile, one definition; a definition with errors is compiled too (as a
+    draft), so its condition and template problems are reported in the same run."""
+    draft, problems = check_handler(raw, base)
     if isinstance(raw, dict) and isinstance(raw.get("event"), str) and raw["event"]:
         reason = check_event(raw["event"]) if check_event is not None else None
         if reason is not None:
             problems.append(PathProblem((*base, "event"), reason))
-    if handler is None:
+    if draft is None:
         return None, problems
-    prepared, compile_problems = prepare_handler(handler, engine, allowed_env, base)
+    prepared, compile_problems = prepare_handler(draft, engine, allowed_env, base)
     problems.extend(compile_problems)
-    if problems:
+    if any(not problem.warning for problem in problems):
         return None, problems
     return prepared, problems
 
@@ -200,5 +239,9 @@ def _reading_order(problem: HandlerProblem) -> tuple[int, int]:
 
 def _locate(file: str, document: Document, problem: PathProblem) -> HandlerProblem:
     return HandlerProblem(
-        file, problem.message, document.position(problem.path), path_text(problem.path)
+        file,
+        problem.message,
+        document.position(problem.path),
+        path_text(problem.path),
+        problem.warning,
     )

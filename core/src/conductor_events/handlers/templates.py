@@ -21,7 +21,8 @@ Here ``${NAME}`` reads an environment variable only when the name is listed in
 every other path reads the payload.
 
 Templates are compiled once, when a handler is loaded: a bad path or an unclosed ``${`` is a
-:class:`TemplateError` then, and rendering is a walk over prepared closures.
+:class:`TemplateError` then, naming every one in the value (not only the first), and
+rendering is a walk over prepared closures.
 """
 
 from __future__ import annotations
@@ -59,9 +60,13 @@ def compile_template(value: Any, allowed_env: Collection[str] = ()) -> Template:
     """Compile a JSON value holding ``${...}`` expressions.
 
     Raises:
-        TemplateError: a string in it has an unclosed ``${`` or an invalid JSONPath.
+        TemplateError: strings in it have an unclosed ``${`` or an invalid JSONPath; the
+            message names each of them, separated by ``; ``.
     """
-    render, dynamic = _Compiler(frozenset(allowed_env)).value(value, ())
+    compiler = _Compiler(frozenset(allowed_env))
+    render, dynamic = compiler.value(value, ())
+    if compiler.errors:
+        raise TemplateError("; ".join(compiler.errors))
     return Template(value, render, dynamic)
 
 
@@ -91,8 +96,11 @@ def has_expression(text: str) -> bool:
 
 
 class _Compiler:
+    """Compiles a template, collecting every error rather than stopping at the first."""
+
     def __init__(self, allowed_env: frozenset[str]) -> None:
         self.allowed_env = allowed_env
+        self.errors: list[str] = []
 
     def value(self, value: Any, where: tuple[str | int, ...]) -> tuple[Render, bool]:
         if isinstance(value, str):
@@ -114,11 +122,13 @@ class _Compiler:
     def string(self, text: str, where: tuple[str | int, ...]) -> tuple[Render, bool]:
         if "${" not in text:
             return (lambda payload: text), False
-        try:
-            parts = self.parts(text, nested=False)
-        except TemplateError as exc:
+        known = len(self.errors)
+        parts = self.parts(text, nested=False)
+        if len(self.errors) > known:
             location = "".join(f"[{p!r}]" for p in where)
-            raise TemplateError(f"{exc}{' in ' + location if location else ''}") from None
+            if location:
+                self.errors[known:] = [f"{error} in {location}" for error in self.errors[known:]]
+            return (lambda payload: text), False
         if len(parts) == 1 and not isinstance(parts[0], str):
             return parts[0], True
         if all(isinstance(part, str) for part in parts):
@@ -127,7 +137,9 @@ class _Compiler:
         return _concatenate(parts), True
 
     def parts(self, text: str, *, nested: bool) -> list[str | Render]:
-        """Split a string into literal text and expression renderers."""
+        """Split a string into literal text and expression renderers; an error is recorded
+        and the scan goes on with the next expression (after an unclosed one, there is
+        none)."""
         parts: list[str | Render] = []
         literal: list[str] = []
         index = 0
@@ -143,14 +155,18 @@ class _Compiler:
             literal.append(text[index:start])
             end = _closing_brace(text, start + 2)
             if end < 0:
-                raise TemplateError(
+                self.errors.append(
                     f"unclosed '${{' at character {start + 1} of {text!r} "
                     "(write $${ for a literal ${)"
                 )
+                break
             if "".join(literal):
                 parts.append("".join(literal))
             literal = []
-            parts.append(self.expression(text[start + 2 : end], text[start : end + 1], nested))
+            try:
+                parts.append(self.expression(text[start + 2 : end], text[start : end + 1], nested))
+            except TemplateError as exc:
+                self.errors.append(str(exc))
             index = end + 1
         tail = "".join(literal)
         if tail:

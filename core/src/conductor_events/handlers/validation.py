@@ -7,8 +7,11 @@ JavaScript), a condition that does not compile or an event whose queue type is n
 all surface later, message by message, or never. Here each of those is a problem at load
 time, reported with the JSON path of the offending value:
 
-* unknown fields (``conditon``) with a did-you-mean, so a typo cannot silently drop a
-  condition;
+* unknown fields of the handler (``conditon``) with a did-you-mean, so a typo cannot silently
+  drop a condition;
+* unknown fields inside an action are warnings, not errors: Conductor ignores unknown JSON
+  properties, and handlers written from its documentation carry some (``input`` next to a
+  ``complete_task``'s ``output``), so they load and run as they do in Conductor;
 * ``evaluatorType`` must be ``javascript``, ``graaljs`` or ``value-param``;
 * every action must be one of the five types and carry its parameters object with the fields
   it needs (``taskId``, or ``workflowId`` and ``taskRefName``; ``name`` to start a workflow);
@@ -16,7 +19,9 @@ time, reported with the JSON path of the offending value:
 
 The condition and the ``${...}`` templates are compiled by
 :mod:`~conductor_events.handlers.registry`; the event's queue type is checked by
-:mod:`~conductor_events.handlers.loader`.
+:mod:`~conductor_events.handlers.loader`. So that one run reports every problem, rather than a
+first batch that hides the next, :func:`check_handler` also returns a draft of a handler that
+has problems: what could be read of it, for the loader to compile all the same.
 """
 
 from __future__ import annotations
@@ -65,13 +70,16 @@ _VARIABLES_FIELDS = ("workflowId", "variables", "appendArray")
 
 @dataclass(frozen=True, slots=True)
 class PathProblem:
-    """A problem with the value at ``path`` inside one handler definition."""
+    """A problem with the value at ``path`` inside one handler definition; a ``warning``
+    does not stop the handler from loading."""
 
     path: Path
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{path_text(self.path)}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{path_text(self.path)}: {kind}{self.message}"
 
 
 def _type_name(value: Any) -> str:
@@ -98,19 +106,31 @@ class _Checker:
     def add(self, path: Path, message: str) -> None:
         self.problems.append(PathProblem((*self.base, *path), message))
 
+    def warn(self, path: Path, message: str) -> None:
+        self.problems.append(PathProblem((*self.base, *path), message, warning=True))
+
     def unknown_fields(
         self,
         data: Mapping[str, Any],
         known: tuple[str, ...],
         path: Path,
         allowed: tuple[str, ...] = (),
+        *,
+        ignored: bool = False,
     ) -> None:
+        """Report each key that is neither ``known`` nor ``allowed``; an ``ignored`` one (as
+        Conductor ignores unknown properties) is a warning, otherwise an error."""
         for key in data:
             if key in known or key in allowed:
                 continue
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            self.add((*path, key), f"unknown field {key!r}{hint}")
+            if ignored:
+                self.warn(
+                    (*path, key), f"unknown field {key!r} is ignored, as Conductor ignores it{hint}"
+                )
+            else:
+                self.add((*path, key), f"unknown field {key!r}{hint}")
 
     def string(self, data: Mapping[str, Any], key: str, path: Path) -> str | None:
         value = data.get(key)
@@ -149,8 +169,22 @@ class _Checker:
 def build_handler(raw: Any, base: Path = ()) -> tuple[EventHandler | None, list[PathProblem]]:
     """Check one handler definition (a parsed JSON value) and build its model.
 
-    Returns the handler (``None`` when it has problems) and every problem found, each with
-    the path of the value it is about, prefixed by ``base``.
+    Returns the handler (``None`` when it has errors; warnings do not count) and every
+    problem found, each with the path of the value it is about, prefixed by ``base``.
+    """
+    draft, problems = check_handler(raw, base)
+    if any(not problem.warning for problem in problems):
+        return None, problems
+    return draft, problems
+
+
+def check_handler(raw: Any, base: Path = ()) -> tuple[EventHandler | None, list[PathProblem]]:
+    """Check one handler definition and return every problem with a draft of its model.
+
+    The draft is ``None`` only when ``raw`` is not an object. When there are errors it holds
+    what could be read (an empty name or event, the actions that have a known type and a
+    parameters object, no condition when the evaluator is unknown): enough to compile its
+    condition and templates, not to run it.
     """
     check = _Checker(base)
     if not isinstance(raw, dict):
@@ -167,20 +201,18 @@ def build_handler(raw: Any, base: Path = ()) -> tuple[EventHandler | None, list[
     evaluator = _evaluator(check, raw)
     active = check.boolean(raw, "active", ())
     actions = _actions(check, raw)
-    if check.problems or name is None or event is None:
-        return None, check.problems
-    handler = EventHandler(
-        name=name,
-        event=event,
+    draft = EventHandler(
+        name=name or "",
+        event=event or "",
         actions=tuple(actions),
-        condition=condition,
-        evaluator_type=evaluator,
+        condition=condition if evaluator is not None else None,
+        evaluator_type=evaluator or EvaluatorType.JAVASCRIPT,
         active=active,
     )
-    return handler, check.problems
+    return draft, check.problems
 
 
-def _evaluator(check: _Checker, raw: Mapping[str, Any]) -> EvaluatorType:
+def _evaluator(check: _Checker, raw: Mapping[str, Any]) -> EvaluatorType | None:
     value = raw.get("evaluatorType")
     if value is None or value == "":
         return EvaluatorType.JAVASCRIPT
@@ -195,7 +227,7 @@ def _evaluator(check: _Checker, raw: Mapping[str, Any]) -> EvaluatorType:
         f"unknown evaluatorType {value!r}; use one of {known} "
         "(Conductor would silently evaluate it as JavaScript)",
     )
-    return EvaluatorType.JAVASCRIPT
+    return None
 
 
 def _actions(check: _Checker, raw: Mapping[str, Any]) -> list[Action]:
@@ -237,6 +269,7 @@ def _action(check: _Checker, item: Any, path: Path) -> Action | None:
         ("action", "expandInlineJSON", action_type.value),
         path,
         (*_ACTION_KEYS, "start_agent"),
+        ignored=True,
     )
     for other in sorted((_ACTION_KEYS | {"start_agent"}) - {action_type.value}):
         if item.get(other) is not None:
@@ -251,13 +284,11 @@ def _action(check: _Checker, item: Any, path: Path) -> Action | None:
             check.add(params_path, f"{kind} must be an object, not {_type_name(params)}")
         return None
     parameters = _PARAMETERS[action_type](check, params, params_path)
-    if parameters is None:
-        return None
     return Action(action_type, parameters, expand)
 
 
-def _task_details(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters | None:
-    check.unknown_fields(data, _TASK_FIELDS, path)
+def _task_details(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters:
+    check.unknown_fields(data, _TASK_FIELDS, path, ignored=True)
     details = TaskDetails(
         workflow_id=check.template_value(data, "workflowId", path),
         task_ref_name=check.template_value(data, "taskRefName", path),
@@ -267,14 +298,12 @@ def _task_details(check: _Checker, data: dict[str, Any], path: Path) -> ActionPa
     )
     if not details.task_id and not (details.workflow_id and details.task_ref_name):
         check.add(path, f"{path[-1]} needs taskId, or workflowId and taskRefName")
-        return None
     return details
 
 
-def _start_workflow(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters | None:
-    check.unknown_fields(data, _START_FIELDS, path)
+def _start_workflow(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters:
+    check.unknown_fields(data, _START_FIELDS, path, ignored=True)
     name = check.string(data, "name", path)
-    problems = len(check.problems)
     if not name:
         check.add((*path, "name") if "name" in data else path, "start_workflow needs a name")
     elif "${" in name:
@@ -295,32 +324,26 @@ def _start_workflow(check: _Checker, data: dict[str, Any], path: Path) -> Action
     ):
         check.add((*path, "taskToDomain"), "taskToDomain must be an object of task name to domain")
         task_to_domain = None
-    if len(check.problems) > problems or not name:
-        return None
-    return StartWorkflow(name, version, correlation_id, workflow_input, task_to_domain)
+    return StartWorkflow(name or "", version, correlation_id, workflow_input, task_to_domain)
 
 
-def _terminate(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters | None:
-    check.unknown_fields(data, _TERMINATE_FIELDS, path)
+def _terminate(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters:
+    check.unknown_fields(data, _TERMINATE_FIELDS, path, ignored=True)
     workflow_id = check.template_value(data, "workflowId", path)
     if not workflow_id:
         check.add(path, "terminate_workflow needs a workflowId")
-        return None
     return TerminateWorkflow(workflow_id, check.template_value(data, "terminationReason", path))
 
 
-def _variables(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters | None:
-    check.unknown_fields(data, _VARIABLES_FIELDS, path)
+def _variables(check: _Checker, data: dict[str, Any], path: Path) -> ActionParameters:
+    check.unknown_fields(data, _VARIABLES_FIELDS, path, ignored=True)
     workflow_id = check.template_value(data, "workflowId", path)
-    problems = len(check.problems)
     if not workflow_id:
         check.add(path, "update_workflow_variables needs a workflowId")
     variables = check.mapping(data, "variables", path)
     if not variables and "variables" not in data:
         check.add(path, "update_workflow_variables needs a variables object")
     append = check.boolean(data, "appendArray", path)
-    if len(check.problems) > problems:
-        return None
     return UpdateWorkflowVariables(workflow_id, variables, append)
 
 
