@@ -170,6 +170,19 @@ def test_bad_input_json_is_exit_2_with_its_position(tmp_path: Path) -> None:
     assert "must be a JSON object" in not_object.stderr
 
 
+def test_listen_on_an_empty_queue_says_what_it_received(
+    tmp_path: Path, queue_env: dict[str, str]
+) -> None:
+    empty = run_cli("listen", "local:x", "--timeout", "0.5", cwd=tmp_path, env=queue_env)
+    assert empty.returncode == 0
+    assert empty.stdout == ""
+    assert empty.stderr == "received 0 messages; --timeout 0.5s reached\n"
+    run_cli("publish", "local:x", "--task-id", "t-1", cwd=tmp_path, env=queue_env)
+    one = run_cli("listen", "local:x", "--json", "--timeout", "5", cwd=tmp_path, env=queue_env)
+    assert [json.loads(line)["id"] for line in one.stdout.splitlines()] == ["t-1"]
+    assert one.stderr == "received 1 message; --timeout 5s reached\n"
+
+
 def test_listen_count_zero_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("listen", "local:q", "--count", "0", cwd=tmp_path)
     assert result.returncode == 2
@@ -196,6 +209,9 @@ def test_listen_stops_on_sigterm_after_the_message_in_hand(
     printed = [json.loads(line)["id"] for line in [first, *listener.stdout]]
     assert listener.wait(timeout=30) == 0, (tmp_path / "listener.err").read_text()
     assert len(printed) < 300  # it stopped, rather than draining the queue first
+    plural = "" if len(printed) == 1 else "s"
+    summary = (tmp_path / "listener.err").read_text().splitlines()[-1]
+    assert summary == f"received {len(printed)} message{plural}; stopped by a signal"
     rest = run_cli("listen", "local:jobs", "--json", "--timeout", "5", cwd=tmp_path, env=queue_env)
     assert rest.returncode == 0, rest.stderr
     remaining = [json.loads(line)["id"] for line in rest.stdout.splitlines()]

@@ -64,13 +64,55 @@ def test_check_prints_every_problem_and_exits_2(tmp_path: Path, properties: Path
         "[0].event",
         "[0].evaluatorType",
         "[0].actions[0].action",
+        "[1].condition",  # compiled even though the handler has another problem
         "[1].actions",
         "not JSON",
     ]
     assert lines[0].startswith(f"{bad}:4:14: ")
-    assert "unknown queue type 'kafka'" in lines[0]
+    assert "this event cannot be consumed here: sink 'kafka:orders'" in lines[0]
     assert lines[-1] == f"{broken}:1:2: not JSON: Expecting property name enclosed in double quotes"
-    assert "5 problems found" in result.stderr
+    assert "6 problems found" in result.stderr
+
+
+def seed_as_conductor_documents_it(tmp_path: Path) -> Path:
+    """The seed's handler with ``input`` beside the complete_task's other fields."""
+    text = SEED.read_text().replace(
+        '"taskRefName": "task_1_ref",', '"taskRefName": "task_1_ref",\n        "input": {},'
+    )
+    assert '"input"' in text
+    path = tmp_path / "handler.json"
+    path.write_text(text)
+    return path
+
+
+def test_check_warns_about_a_field_conductor_ignores_and_passes(
+    tmp_path: Path, properties: Path
+) -> None:
+    path = seed_as_conductor_documents_it(tmp_path)
+    result = invoke("-c", str(properties), "handlers", "check", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{path}:11:18: actions[0].complete_task.input: warning: unknown field 'input' is "
+        "ignored, as Conductor ignores it",
+        "1 handler in 1 file: valid, 1 warning",
+    ]
+    strict = invoke("handlers", "check", "--strict", str(path), "-c", str(properties))
+    assert strict.exit_code == 2
+    assert strict.stdout.splitlines()[0].endswith("warning: unknown field 'input' is "
+                                                  "ignored, as Conductor ignores it")  # fmt: skip
+    assert strict.stderr == "1 warning found (--strict)\n"
+
+
+def test_check_counts_problems_and_warnings(tmp_path: Path, properties: Path) -> None:
+    path = seed_as_conductor_documents_it(tmp_path)
+    path.write_text(path.read_text().replace('"active"', '"activ"'))
+    result = invoke("handlers", "check", str(path), "-c", str(properties))
+    assert result.exit_code == 2
+    assert [line.split(": ", 2)[1] for line in result.stdout.splitlines()] == [
+        "actions[0].complete_task.input",
+        "activ",
+    ]
+    assert result.stderr == "1 problem and 1 warning found\n"
 
 
 def test_check_reports_configuration_errors_too(tmp_path: Path) -> None:
@@ -80,9 +122,9 @@ def test_check_reports_configuration_errors_too(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [
         f"{config}:1: conductor.server.url: invalid value 'ftp://x': url must start with http:// "
-        "or https:// and a host (plugin conductor-events)",
-        "conductor.server.auth: auth.key and auth.secret must be set together "
-        "(plugin conductor-events)",
+        "or https:// and a host (plugin conductor-events 0.1.0)",
+        f"{config}:2: conductor.server.auth.key: auth.key and auth.secret must be set together "
+        "(plugin conductor-events 0.1.0)",
     ]
 
 

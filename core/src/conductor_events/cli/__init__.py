@@ -11,7 +11,22 @@ import click
 from conductor_events.cli.app import cli
 from conductor_events.errors import ConductorEventsError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "one_line"]
+
+
+def one_line(exc: click.ClickException) -> str:
+    """A click error as one line: its message, and for a usage error the command's help.
+
+    Click's own rendering is a usage block, a hint and the message on three or four lines;
+    the CLI promises one ``error: ...`` line, which a script's log keeps whole.
+    """
+    message = " ".join(exc.format_message().split())
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message = message.rstrip(".")
+        joiner = " See" if message.endswith("?") else "; see"
+        message = f"{message}{joiner} '{ctx.command_path} --help'"
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,8 +39,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, not an error
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

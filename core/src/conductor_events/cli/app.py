@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -53,6 +54,52 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+_Command = TypeVar("_Command", bound=Callable[..., object])
+
+
+def _app(ctx: click.Context) -> App:
+    app = ctx.find_object(App)
+    if app is None:  # a command run without the group that sets App up
+        raise click.UsageError("run this command through conductor-events", ctx=ctx)
+    return app
+
+
+def _add_config_files(ctx: click.Context, param: click.Parameter, files: tuple[str, ...]) -> None:
+    if files:
+        _app(ctx).use_config_files(files)
+
+
+def _set_strict_plugins(ctx: click.Context, param: click.Parameter, strict: bool) -> None:
+    if strict:
+        _app(ctx).strict_plugins = True
+
+
+def config_options(command: _Command) -> _Command:
+    """The group's configuration options, accepted after a command too.
+
+    ``conductor-events publish -c app.properties local:q`` then means what
+    ``conductor-events -c app.properties publish local:q`` means: a command's ``-c`` files
+    come after the group's and replace the CONDUCTOR_EVENTS_CONFIG default, as the group's do.
+    The options only record what they were given in :class:`App`; configuration and plugins
+    load later, on first use, so the order of options does not matter.
+    """
+    command = click.option(
+        "--strict-plugins",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_strict_plugins,
+        help="As the global --strict-plugins: fail when any plugin fails to load.",
+    )(command)
+    return click.option(
+        "-c",
+        "--config",
+        multiple=True,
+        metavar="FILE",
+        expose_value=False,
+        callback=_add_config_files,
+        help="Properties file, as the global -c; these come after the global ones.",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
 
 
 @click.group()
@@ -15,6 +15,7 @@ def config() -> None:
 
 
 @config.command()
+@config_options
 @pass_app
 def check(app: App) -> None:
     """Validate every file against every installed plugin; print each problem as
@@ -32,6 +33,7 @@ def check(app: App) -> None:
 
 @config.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {key, value, source}.")
+@config_options
 @pass_app
 def show(app: App, as_json: bool) -> None:
     """Print the effective configuration: every key, its value (secrets masked) and source."""

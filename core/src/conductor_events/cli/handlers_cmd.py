@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
 
 if TYPE_CHECKING:
     from conductor_events.handlers.executions import ExecutionRecord
@@ -19,17 +19,25 @@ def handlers() -> None:
     """Check event handler definitions."""
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @handlers.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--strict", is_flag=True, help="Count warnings as problems: exit 2 on any.")
+@config_options
 @pass_app
-def check(app: App, paths: tuple[str, ...]) -> None:
+def check(app: App, paths: tuple[str, ...], strict: bool) -> None:
     """Validate handler files (JSON: one handler, or a list) and directories of *.json files;
     without PATH, those of conductor.event-handlers.definitions.
 
     Print every problem as FILE:LINE:COLUMN: PATH: message: Conductor's own checks, and what
-    Conductor leaves to run time (unknown actions and fields, conditions that do not compile,
-    invalid ${...} paths, events whose queue type is not installed or enabled). Exit 0 when
-    every handler is valid, 2 when not."""
+    Conductor leaves to run time (unknown actions and handler fields, conditions that do not
+    compile, invalid ${...} paths, events whose queue type is not installed or enabled). An
+    unknown field inside an action is a warning (FILE:LINE:COLUMN: PATH: warning: message):
+    Conductor ignores it, and so does serve. Exit 0 when every handler is valid, 2 when not
+    (or, with --strict, when there are warnings)."""
     from conductor_events.handlers.loader import event_check, load_handlers
     from conductor_events.handlers.scripting import ScriptEngine
     from conductor_events.handlers.settings import EventHandlerSettings
@@ -50,21 +58,24 @@ def check(app: App, paths: tuple[str, ...]) -> None:
             engine,
             allowed_env=settings.allowed_env,
             check_event=event_check(config, app.plugins),
+            log_warnings=False,
         )
     finally:
         engine.close()
-    problems += [str(p) for p in result.problems]
-    for problem in problems:
-        click.echo(problem)
-    if problems:
-        count = len(problems)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
+    for finding in [*problems, *(str(f) for f in result.findings)]:
+        click.echo(finding)
+    errors = len(problems) + len(result.problems)
+    warnings = len(result.warnings)
+    if errors or (strict and warnings):
+        found = [_count(errors, "problem")] if errors else []
+        found += [_count(warnings, "warning")] if warnings else []
+        because = " (--strict)" if strict and warnings else ""
+        click.echo(f"{' and '.join(found)} found{because}", err=True)
         raise click.exceptions.Exit(2)
-    handlers_count = len(result.handlers)
-    files = len(result.files)
+    warned = f", {_count(warnings, 'warning')}" if warnings else ""
     click.echo(
-        f"{handlers_count} handler{'s' if handlers_count != 1 else ''} in {files} "
-        f"file{'s' if files != 1 else ''}: valid"
+        f"{_count(len(result.handlers), 'handler')} in {_count(len(result.files), 'file')}: "
+        f"valid{warned}"
     )
 
 
@@ -95,6 +106,7 @@ def _detail(record: ExecutionRecord) -> str:
     help="Show at most the newest N records.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
+@config_options
 @pass_app
 def executions(
     app: App, event: str | None, message_id: str | None, limit: int, as_json: bool

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
 from conductor_events.errors import ConductorEventsError
 
 if TYPE_CHECKING:
@@ -93,6 +93,12 @@ async def consume(
         raise ListenTimeout(
             f"timed out after {timeout:g}s: received {received} of {count} messages"
         )
+    if count is None or received < count:
+        # Without this line an empty queue and a broken listen look alike: both exit 0 silently.
+        stopped = stop.is_set() or timeout is None
+        why = "stopped by a signal" if stopped else f"--timeout {timeout:g}s reached"
+        plural = "" if received == 1 else "s"
+        click.echo(f"received {received} message{plural}; {why}", err=True)
     return received
 
 
@@ -111,6 +117,7 @@ async def consume(
     is_flag=True,
     help="Print one JSON object per line: id, payload, headers, key, attempt.",
 )
+@config_options
 @pass_app
 def listen(app: App, event: str, count: int | None, timeout: float | None, as_json: bool) -> None:
     """Consume EVENT (type:location), print each message, then ack it. Ctrl-C or SIGTERM stops

@@ -6,11 +6,12 @@ import json
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@config_options
 @pass_app
 def plugins(app: App, as_json: bool) -> None:
     """List every discovered plugin: its queue types, hooks, status and error."""

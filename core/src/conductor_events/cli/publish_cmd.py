@@ -4,37 +4,77 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
+
+_JSON_TYPES: dict[type, str] = {
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+class _NotJson(ValueError):
+    """A value that :func:`json.loads` accepts but JSON does not have."""
+
+
+def _reject_constant(name: str) -> float:
+    raise _NotJson(f"{name} is not a JSON value (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(f"{text} is too large for a JSON number (it would be Infinity)")
+    return value
 
 
 def read_input(value: str) -> dict[str, Any]:
-    """Parse ``--input``: JSON text, or ``@FILE`` holding JSON; it must be an object."""
+    """Parse ``--input``: JSON text, or ``@FILE`` holding JSON; it must be an object.
+
+    Strict JSON: Python's parser also takes ``NaN`` and ``Infinity`` (and reads ``1e999`` as
+    infinity), which no other JSON reader accepts, so a payload holding them would be
+    published and then fail in every consumer.
+    """
     source = "--input"
     text = value
     if value.startswith("@"):
         source = value[1:]
+        if not source:
+            raise click.BadParameter("@ needs a file name: @FILE", param_hint="--input")
         try:
             text = Path(source).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(
+                f"cannot read {source}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                param_hint="--input",
+            ) from None
         except OSError as exc:
             raise click.BadParameter(
                 f"cannot read {source}: {exc.strerror}", param_hint="--input"
             ) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(
             f"invalid JSON in {source} at line {exc.lineno} column {exc.colno}: {exc.msg}",
             param_hint="--input",
         ) from None
+    except _NotJson as exc:
+        raise click.BadParameter(f"invalid JSON in {source}: {exc}", param_hint="--input") from None
     if not isinstance(data, dict):
+        subject = "the input" if source == "--input" else source
         raise click.BadParameter(
-            f"{source} must be a JSON object (the task's inputParameters), "
-            f"not {type(data).__name__}",
+            f"{subject} must be a JSON object (the task's inputParameters), "
+            f"not {_JSON_TYPES.get(type(data), type(data).__name__)}",
             param_hint="--input",
         )
     return data
@@ -59,6 +99,7 @@ def read_input(value: str) -> dict[str, Any]:
     is_flag=True,
     help="Leave the task IN_PROGRESS after publishing, as Conductor's asyncComplete.",
 )
+@config_options
 @pass_app
 def publish(
     app: App,

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from conductor_events.cli.app import App, pass_app
+from conductor_events.cli.app import App, config_options, pass_app
 
 
 def _address(
@@ -23,14 +23,6 @@ def _address(
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_files",
-    multiple=True,
-    metavar="FILE",
-    help="Properties file, as the global -c; these come after the global ones.",
-)
 @click.option(
     "--handlers",
     "handler_paths",
@@ -54,10 +46,10 @@ def _address(
     help="On SIGTERM or SIGINT, how long messages in hand may take to finish before they "
     "are returned to their queue.",
 )
+@config_options
 @pass_app
 def serve(
     app: App,
-    config_files: tuple[str, ...],
     handler_paths: tuple[str, ...],
     http: tuple[str, int] | None,
     shutdown_timeout: float,
@@ -72,8 +64,6 @@ def serve(
     from conductor_events.serve.service import ServiceConfig, run_service
     from conductor_events.serve.signals import ServiceSignals
 
-    if config_files:
-        app.use_config_files(config_files)
     if not app.debug:  # one line per request would drown the service's own lines
         import logging
 
