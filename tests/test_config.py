@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 
 from conductor_events.config import Configuration, parse_duration
 from conductor_events.config.properties import parse_properties
+from conductor_events.config.show import SOURCE_COLUMN_CAP, effective_entries, show_lines
 from conductor_events.errors import ConfigError
 from conductor_events.local.settings import LocalQueueSettings
+from conductor_events.plugins import PluginHost
 
 Load = Callable[..., Configuration]
 Write = Callable[..., Path]
@@ -158,12 +161,12 @@ def test_bad_values_give_exact_error_lines(load: Load, write_properties: Write) 
     assert lines == [
         f"{file}:2: conductor.event-queues.local.max-deliveries: invalid value 'abc': "
         "Input should be a valid integer, unable to parse string as an integer "
-        "(plugin conductor-events)",
+        "(plugin conductor-events 0.1.0)",
         f"{file}:3: conductor.event-queues.local.visibility-timeout: invalid value '-5s': "
-        "duration '-5s' must not be negative (plugin conductor-events)",
+        "duration '-5s' must not be negative (plugin conductor-events 0.1.0)",
         f"{file}:4: conductor.event-queues.local.poll-interval: invalid value '5 parsecs': "
         "unknown duration unit 'parsecs' in '5 parsecs' (use ns, us, ms, s, m, h or d) "
-        "(plugin conductor-events)",
+        "(plugin conductor-events 0.1.0)",
     ]
 
 
@@ -172,7 +175,7 @@ def test_range_violation_names_the_bound(load: Load, write_properties: Write) ->
     (problem,) = load(file).errors
     assert str(problem) == (
         f"{file}:1: conductor.event-queues.local.max-deliveries: invalid value '0': "
-        "Input should be greater than or equal to 1 (plugin conductor-events)"
+        "Input should be greater than or equal to 1 (plugin conductor-events 0.1.0)"
     )
 
 
@@ -184,10 +187,10 @@ def test_unknown_key_suggests_the_right_one(load: Load, write_properties: Write)
     assert [str(p) for p in config.problems] == [
         f"{file}:1: conductor.default-event-queue.tpye: unknown property of section "
         "conductor.default-event-queue; did you mean 'conductor.default-event-queue.type'? "
-        "(plugin conductor-events)",
+        "(plugin conductor-events 0.1.0)",
         f"{file}:2: conductor.event-queues.local.max-delivery: unknown property of section "
         "conductor.event-queues.local; did you mean "
-        "'conductor.event-queues.local.max-deliveries'? (plugin conductor-events)",
+        "'conductor.event-queues.local.max-deliveries'? (plugin conductor-events 0.1.0)",
     ]
     assert config.errors == []  # unknown keys stop `config check`, and only warn at start-up
     assert len(config.warnings) == 2
@@ -202,7 +205,8 @@ def test_section_of_an_uninstalled_type_names_the_package(
     (problem,) = load(file).problems
     assert str(problem) == (
         f"{file}:1: conductor.event-queues.sqs.enabled: no installed plugin provides queue "
-        "type 'sqs'; install conductor-events-sqs (pip install 'conductor-events[sqs]')"
+        "type 'sqs'; install conductor-events-sqs (pip install 'conductor-events[sqs]') "
+        "(plugin conductor-events 0.1.0)"
     )
 
 
@@ -211,14 +215,14 @@ def test_default_type_must_be_installed_and_enabled(load: Load, write_properties
     assert [str(p) for p in load(missing).errors] == [
         f"{missing}:1: conductor.default-event-queue.type: no installed plugin provides queue "
         "type 'kafka'; install conductor-events-kafka (pip install 'conductor-events[kafka]') "
-        "(plugin conductor-events)"
+        "(plugin conductor-events 0.1.0)"
     ]
     disabled = write_properties(
         "conductor.default-event-queue.type=local\nconductor.event-queues.local.enabled=false\n"
     )
     assert [str(p) for p in load(disabled).errors] == [
         f"{disabled}:1: conductor.default-event-queue.type: queue type 'local' is not enabled; "
-        "set conductor.event-queues.local.enabled=true (plugin conductor-events)"
+        "set conductor.event-queues.local.enabled=true (plugin conductor-events 0.1.0)"
     ]
 
 
@@ -236,3 +240,87 @@ def test_raise_for_errors_lists_every_error(load: Load, write_properties: Write)
         load(file).raise_for_errors()
     assert len(caught.value.problems) == 2
     assert caught.value.exit_code == 2
+
+
+# -- every problem, each in the documented shape -----------------------------------------------
+
+PROBLEM_LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+): (?P<key>conductor\.[\w.<>-]+): (?P<message>.+) "
+    r"\(plugin (?P<distribution>[\w-]+) (?P<version>\d+\.\d+\.\d+\S*)\)$"
+)
+
+
+def test_a_rule_across_keys_is_checked_while_another_key_is_invalid(
+    load: Load, write_properties: Write
+) -> None:
+    """A model validator does not run while a field is invalid: the section is validated again
+    without the invalid value, so both problems are reported, each with its own key and line."""
+    file = write_properties(
+        "conductor.server.auth.key=app-key\nconductor.server.auth.token-ttl=soon\n"
+    )
+    assert [str(p) for p in load(file).errors] == [
+        f"{file}:1: conductor.server.auth.key: auth.key and auth.secret must be set together "
+        "(plugin conductor-events 0.1.0)",
+        f"{file}:2: conductor.server.auth.token-ttl: invalid value 'soon': invalid duration "
+        "'soon' (expected e.g. 100ms, 60s, 5m or PT1M) (plugin conductor-events 0.1.0)",
+    ]
+
+
+def test_a_rule_about_several_keys_is_located_at_the_first(
+    load: Load, write_properties: Write
+) -> None:
+    file = write_properties(
+        "conductor.server.url=http://conductor:8080/api\n"
+        "conductor.server.auth.token=t0ken\n"
+        "conductor.server.auth.key=app-key\n"
+        "conductor.server.auth.secret=s3cret\n"
+    )
+    (problem,) = load(file).errors
+    assert str(problem) == (
+        f"{file}:2: conductor.server.auth: set either auth.token or auth.key with auth.secret, "
+        "not both (plugin conductor-events 0.1.0)"
+    )
+
+
+def test_every_kind_of_problem_is_file_line_key_message_plugin_version(
+    load: Load, write_properties: Write
+) -> None:
+    file = write_properties(
+        "conductor.default-event-queue.type=sqs\n"
+        "conductor.default-event-queue.tpye=local\n"
+        "conductor.event-queues.local.max-deliveries=abc\n"
+        "conductor.event-queues.local=yes\n"
+        "conductor.event-queues.kafka.enabled=true\n"
+        "conductor.server.auth.key=app-key\n"
+        "conductor.event-handlers.concurrency=0\n"
+    )
+    problems = [str(p) for p in load(file).problems]
+    assert len(problems) == 7, problems
+    for number, problem in enumerate(problems, start=1):
+        match = PROBLEM_LINE.match(problem)
+        assert match, problem
+        assert (match["file"], match["line"]) == (str(file), str(number))
+        assert (match["distribution"], match["version"]) == ("conductor-events", "0.1.0")
+    assert problems[0].startswith(
+        f"{file}:1: conductor.default-event-queue.type: no installed plugin provides queue type "
+        "'sqs'; install conductor-events-sqs"
+    )
+
+
+# -- config show -------------------------------------------------------------------------------
+
+
+def test_config_show_aligns_sources_and_never_joins_them_to_a_value(
+    load: Load, write_properties: Write, plugins: PluginHost
+) -> None:
+    long_path = "/srv/" + "queues/" * 12 + "conductor-events.db"
+    file = write_properties(f"conductor.event-queues.local.path={long_path}\n")
+    lines = show_lines(effective_entries(load(file), plugins))
+    assert f"conductor.event-queues.local.path = {long_path}  # {file}:1" in lines
+    assert "conductor.event-handlers.executions.path = conductor-events-executions.db" in "\n".join(
+        lines
+    )
+    short = [line for line in lines if long_path not in line]
+    assert all("  # " in line for line in lines)
+    assert len({line.index("  # ") for line in short}) == 1, "\n".join(short)
+    assert max(line.index("  # ") for line in short) <= SOURCE_COLUMN_CAP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -13,10 +14,11 @@ from structlog.testing import capture_logs
 
 import conductor_events.local.plugin
 from conductor_events.config import ConfigProblem, Configuration, load_configuration
-from conductor_events.errors import PluginError
+from conductor_events.errors import PluginError, UnknownQueueTypeError
 from conductor_events.messages import Message
 from conductor_events.plugins import BLOCKED, FAILED, LOADED, PluginHost
 from conductor_events.runtime import EventQueues
+from tests.support.cli import run_cli
 from tests.support.distributions import entry_points_under, make_distribution
 
 GOOD_PLUGIN = """
@@ -213,6 +215,130 @@ def test_hook_validate_config(plugins: PluginHost, write_properties: Callable[..
         f"{file}:2: conductor.event-queues.local.max-deliveries: more than 10 deliveries "
         "hides poison messages (plugin acme-checks 3.1)"
     )
+
+
+class MinimumChecker:
+    """A plugin that wants at least 10 deliveries, and a local queue path set explicitly."""
+
+    @staticmethod
+    @conductor_events.hookimpl
+    def validate_config(config: Configuration) -> list[ConfigProblem]:
+        settings = config.settings("local")
+        if settings is None:
+            return []
+        problems = []
+        if getattr(settings, "max_deliveries", 0) < 10:
+            key = "conductor.event-queues.local.max-deliveries"
+            problems.append(config.problem(key, "fewer than 10 deliveries"))
+        if "conductor.event-queues.local.path" not in config.entries:
+            problems.append(config.problem("conductor.event-queues.local.path", "is missing"))
+        return problems
+
+
+def test_plugin_checks_run_on_a_section_with_an_invalid_value(
+    plugins: PluginHost, write_properties: Callable[..., Path]
+) -> None:
+    """The checks see the section with the invalid value set aside; what they find on the key
+    the model already reported is not reported twice; a missing key is located at the key of
+    its section that is set."""
+    plugins.add_plugin(MinimumChecker(), "checker", distribution="acme-checks", version="3.1")
+    file = write_properties(
+        "conductor.event-queues.local.visibility-timeout=-5s\n"
+        "conductor.event-queues.local.max-deliveries=abc\n"
+    )
+    assert [str(p) for p in load_configuration([file], plugins, {}).problems] == [
+        f"{file}:1: conductor.event-queues.local.visibility-timeout: invalid value '-5s': "
+        "duration '-5s' must not be negative (plugin conductor-events 0.1.0)",
+        f"{file}:1: conductor.event-queues.local.path: is missing (plugin acme-checks 3.1)",
+        f"{file}:2: conductor.event-queues.local.max-deliveries: invalid value 'abc': Input "
+        "should be a valid integer, unable to parse string as an integer "
+        "(plugin conductor-events 0.1.0)",
+    ]
+
+
+# -- a queue type whose plugin is installed but not loaded --------------------------------------
+
+SWITCHES = [
+    pytest.param(
+        {"CONDUCTOR_EVENTS_BLOCK_PLUGINS": "alpha"},
+        "which is blocked by CONDUCTOR_EVENTS_BLOCK_PLUGINS; remove 'alpha' from it to use it",
+        id="block-list",
+    ),
+    pytest.param(
+        {"CONDUCTOR_EVENTS_PLUGINS": "beta"},
+        "which is not in CONDUCTOR_EVENTS_PLUGINS; add 'alpha' to it to use it",
+        id="allow-list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("environ", "why"), SWITCHES)
+async def test_a_blocked_plugins_type_names_the_plugin_and_the_switch(
+    site: Path, write_properties: Callable[..., Path], environ: dict[str, str], why: str
+) -> None:
+    install(site, "alpha", GOOD_PLUGIN.format(type="alpha"), "2.5.0")
+    install(site, "beta", GOOD_PLUGIN.format(type="beta"))
+    host = host_for(site, environ=environ)
+    file = write_properties(
+        "conductor.event-queues.beta.enabled=true\nconductor.event-queues.alpha.enabled=true\n"
+    )
+    blocked = f"queue type 'alpha' is provided by plugin 'alpha' (fake-alpha 2.5.0), {why}"
+    problems = load_configuration([file], host, {}).problems
+    assert [str(p) for p in problems] == [
+        f"{file}:2: conductor.event-queues.alpha.enabled: {blocked} (plugin conductor-events 0.1.0)"
+    ]
+    async with EventQueues.from_files([file], plugins=host, environ={}) as queues:
+        with pytest.raises(UnknownQueueTypeError) as published:
+            await queues.publish("alpha:orders", [Message({"n": 1})])
+        with pytest.raises(UnknownQueueTypeError) as subscribed:
+            await queues.subscribe("alpha:orders")
+    assert str(published.value) == str(subscribed.value) == f"sink 'alpha:orders': {blocked}"
+
+
+@pytest.mark.parametrize(
+    ("env", "plugins", "why"),
+    [
+        pytest.param(
+            {"CONDUCTOR_EVENTS_BLOCK_PLUGINS": "sqs"},
+            None,
+            "which is blocked by CONDUCTOR_EVENTS_BLOCK_PLUGINS; remove 'sqs' from it to use it",
+            id="block-list",
+        ),
+        pytest.param(
+            {},
+            "local",
+            "which is not in CONDUCTOR_EVENTS_PLUGINS; add 'sqs' to it to use it",
+            id="allow-list",
+        ),
+    ],
+)
+def test_commands_name_the_switch_that_blocks_an_installed_plugin(
+    tmp_path: Path, env: dict[str, str], plugins: str | None, why: str
+) -> None:
+    version = importlib.metadata.version("conductor-events-sqs")
+    blocked = (
+        f"queue type 'sqs' is provided by plugin 'sqs' (conductor-events-sqs {version}), {why}"
+    )
+    config = tmp_path / "app.properties"
+    config.write_text(
+        f"conductor.event-queues.local.path={tmp_path / 'q.db'}\n"
+        "conductor.event-queues.sqs.enabled=true\n"
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("-c", str(config), *args, cwd=tmp_path, env=env, plugins=plugins)
+
+    checked = run("config", "check")
+    assert checked.returncode == 2
+    assert checked.stdout.splitlines() == [
+        f"{config}:2: conductor.event-queues.sqs.enabled: {blocked} (plugin conductor-events 0.1.0)"
+    ]
+    published = run("publish", "sqs:orders")
+    assert published.returncode == 1, published.stderr
+    assert json.loads(published.stdout)["reasonForIncompletion"] == f"sink 'sqs:orders': {blocked}"
+    listened = run("listen", "sqs:orders", "--timeout", "1")
+    assert listened.returncode == 2
+    assert f"error: sink 'sqs:orders': {blocked}" in listened.stderr.splitlines()
 
 
 # -- dispatch ----------------------------------------------------------------------------------

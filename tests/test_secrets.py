@@ -10,11 +10,12 @@ from typing import Any, ClassVar
 
 import pytest
 import structlog
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 
 import conductor_events
-from conductor_events.config import QueueSettings, load_configuration
+from conductor_events.config import Configuration, QueueSettings, load_configuration
 from conductor_events.config.binding import known_keys
+from conductor_events.config.masking import MASK, NOT_SET, is_secret_name
 from conductor_events.config.show import effective_entries
 from conductor_events.logging import configure_logging
 from conductor_events.plugins import PluginHost
@@ -108,3 +109,117 @@ def test_every_installed_secret_field_is_masked_by_config_show(tmp_path: Path) -
     rows = {row["key"]: row["value"] for row in json.loads(shown.stdout or "[]")}
     for key in installed_secret_keys():
         assert rows[key] == "******"
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("sasl.plain.password", True),
+        ("ssl.key.password", True),
+        ("ssl.password", True),
+        ("sasl.jaas.config", True),
+        ("ssl.keystore.key", True),
+        ("basic.auth.user.info", True),
+        ("SharedAccessKey", True),
+        ("sasl_plain_password", True),
+        ("apiKey", True),
+        ("client.secret", True),
+        ("oauth.token", True),
+        ("aws_credentials", True),
+        ("key", False),
+        ("key.serializer", False),
+        ("sasl.plain.username", False),
+        ("ssl.keyfile", False),
+        ("linger.ms", False),
+        ("message_id", False),
+    ],
+)
+def test_which_free_form_keys_name_a_secret(key: str, secret: bool) -> None:
+    assert is_secret_name(key) is secret
+
+
+def test_every_repr_of_settings_and_configuration_is_masked(
+    vault: PluginHost, write_properties: Callable[..., Path]
+) -> None:
+    file = write_properties(
+        "conductor.event-queues.vault.password=hunter2-password\n"
+        "conductor.event-queues.vault.token=long-enough-token-value\n"
+        "conductor.event-queues.vault.client.sasl.plain.password=map-secret-value\n"
+        "conductor.event-queues.vault.client.linger.ms=5\n"
+        "conductor.server.auth.key=app-key\n"
+        "conductor.server.auth.secret=orkes-secret-value\n"
+    )
+    config = load_configuration([file], vault, {})
+    settings = config.settings("vault")
+    assert isinstance(settings, VaultSettings)
+    views = [repr(settings), str(settings), str(settings.summary()), repr(config), str(config)]
+    views += [repr(entry) for entry in config.entries.values()]
+    for view in views:
+        for secret in ("hunter2-password", "long-enough-token-value", "map-secret-value",
+                       "orkes-secret-value"):  # fmt: skip
+            assert secret not in view
+    assert "client={'sasl.plain.password': '******', 'linger.ms': '5'}" in repr(settings)
+    assert "'conductor.server.auth.key': 'app-key'" in repr(config)
+    assert settings.client["sasl.plain.password"] == "map-secret-value"  # the value is intact
+
+
+def test_the_plugin_trace_masks_what_it_logs(
+    write_properties: Callable[..., Path], log_stream: io.StringIO
+) -> None:
+    host = PluginHost(entry_points=[], environ={"CONDUCTOR_EVENTS_TRACE_PLUGINS": "1"})
+    host.add_plugin(VaultPlugin(), "vault")
+    host.add_plugin(ValidatingVault(), "vault-checks")
+    file = write_properties(
+        "conductor.event-queues.vault.password=hunter2-password\n"
+        "conductor.event-queues.vault.client.sasl.plain.password=map-secret-value\n"
+    )
+    with pytest.raises(ValidationError, match="map-secret-value"):  # the plugin's own error
+        load_configuration([file], host, {})
+    output = log_stream.getvalue()
+    traced = [json.loads(line) for line in output.splitlines()]
+    calls = [line for line in traced if line["event"] == "plugins.trace.call"]
+    assert [line["hook"] for line in calls] == ["register_queue_types", "validate_config"]
+    assert "'sasl.plain.password': '******'" in calls[1]["kwargs"]
+    errors = [line for line in traced if line["event"] == "plugins.trace.error"]
+    assert errors[0]["error"].startswith("ValidationError(VaultSettings: enabled: Input should")
+    assert "hunter2-password" not in output
+    assert "map-secret-value" not in output
+
+
+class ValidatingVault:
+    """A checker that fails with a pydantic error quoting the input, as a careless one might."""
+
+    @staticmethod
+    @conductor_events.hookimpl
+    def validate_config(config: Configuration) -> None:
+        settings = config.settings("vault")
+        assert isinstance(settings, VaultSettings)
+        VaultSettings.model_validate({"enabled": settings.client["sasl.plain.password"]})
+
+
+def test_log_lines_mask_secrets_nested_in_maps_and_models(log_stream: io.StringIO) -> None:
+    log = structlog.get_logger("test")
+    settings = VaultSettings(password=SecretStr("hunter2-password"), client={"api.key": "k-123"})
+    log.info("nested", options={"sasl_plain_password": "pw-1", "linger_ms": 5}, items=[settings])
+    line = json.loads(log_stream.getvalue())
+    assert line["options"] == {"sasl_plain_password": "******", "linger_ms": 5}
+    assert "hunter2-password" not in line["items"][0]
+    assert "k-123" not in line["items"][0]
+
+
+def test_config_show_says_not_set_for_an_empty_secret(
+    vault: PluginHost, write_properties: Callable[..., Path]
+) -> None:
+    file = write_properties(
+        "conductor.event-queues.vault.password=\n"
+        "conductor.event-queues.vault.client.sasl.plain.password=map-secret-value\n"
+    )
+    shown = {
+        e.key: e.display_value
+        for e in effective_entries(load_configuration([file], vault, {}), vault)
+    }
+    assert shown["conductor.event-queues.vault.password"] == NOT_SET  # set, but to nothing
+    assert shown["conductor.event-queues.vault.client.sasl.plain.password"] == MASK
+    assert shown["conductor.event-queues.vault.token"] == MASK  # a default with a value
+    assert shown["conductor.server.auth.secret"] == NOT_SET  # an unset default
+    assert shown["conductor.server.auth.token"] == NOT_SET

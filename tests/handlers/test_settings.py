@@ -82,7 +82,7 @@ def test_problems_name_key_file_and_line(tmp_path: Path, host: PluginHost) -> No
     assert problems[0] == (
         f"{path}:1: conductor.event-handlers.retry.max-atempts: unknown property of section "
         "conductor.event-handlers; did you mean 'conductor.event-handlers.retry.max-attempts'? "
-        "(plugin conductor-events)"
+        "(plugin conductor-events 0.1.0)"
     )
     assert problems[1].startswith(
         f"{path}:2: conductor.event-handlers.non-transient-failure: invalid value 'drop'"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conductor_events.plugins import PluginHost
+
 KNOWN_PACKAGES = {
     "sqs": "conductor-events-sqs",
     "kafka": "conductor-events-kafka",
@@ -22,3 +27,16 @@ def install_hint(type_name: str) -> str:
     if type_name in CONDUCTOR_SERVER_TYPES:
         return "it is a Conductor server queue type that no conductor-events plugin provides"
     return "install the plugin package that provides it (see `conductor-events plugins`)"
+
+
+def unloaded_type(type_name: str, plugins: PluginHost) -> str | None:
+    """Why an installed plugin that provides queue type ``type_name`` is not loaded, and what to
+    do, in words that stand after a colon; ``None`` when no such plugin is installed (then
+    :func:`install_hint` says what to install)."""
+    record = plugins.unloaded_provider(type_name)
+    if record is None:
+        return None
+    return (
+        f"queue type {type_name!r} is provided by plugin {record.name!r} ({record.label}), "
+        f"{record.why_not_loaded}"
+    )

@@ -46,10 +46,13 @@ def validate_config(config: Configuration) -> Iterable[ConfigProblem] | None:
     """Check the configuration beyond what the settings models check field by field.
 
     Called for every plugin (collect-all) when a configuration is loaded, after every section
-    was parsed and validated by its model; only sections that validated are present. Use it for
-    rules that span fields or sections (for example, a FIFO-only setting used with a standard
-    queue). Return problems; do not raise. Build each with ``config.problem(key, message)`` so it
-    carries the property's file and line and this plugin's name.
+    was parsed and validated by its model. A section with invalid values is present with those
+    values at their defaults (they are reported already), so your checks still run on the rest;
+    a problem you find on a key already reported is not repeated. Use it for rules that span
+    fields or sections (for example, a FIFO-only setting used with a standard queue). Return
+    problems; do not raise. Build each with ``config.problem(key, message)`` so it carries the
+    property's file and line (for a key that is not set, those of the nearest key of its section
+    that is) and this plugin's name and version.
 
     :param config: the loaded configuration, with each queue type's validated settings.
     :return: the problems found, or ``None``.

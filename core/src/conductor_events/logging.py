@@ -21,21 +21,20 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
-from pydantic import SecretStr
 
-from conductor_events.config.binding import is_secret_name
+from conductor_events.config.masking import masked_entry
 
 _HANDLER_MARK = "_conductor_events_handler"
-MASK = "******"
 
 
 def mask_secrets(
     logger: Any, method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Replace values whose key names a secret, and any ``SecretStr``, with a mask."""
+    """Mask every field of a log line by the one masking rule: values whose key names a
+    secret, ``SecretStr`` values, and secrets inside settings, maps and lists."""
     for key, value in event_dict.items():
-        if isinstance(value, SecretStr) or (key != "event" and is_secret_name(key) and value):
-            event_dict[key] = MASK
+        if key != "event":
+            event_dict[key] = masked_entry(key, value)
     return event_dict
 
 

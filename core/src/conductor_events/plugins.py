@@ -12,7 +12,7 @@ with environment variables keyed by entry-point name:
 ``CONDUCTOR_EVENTS_STRICT_PLUGINS``
     ``1``/``true``: any plugin failure is a start-up error.
 ``CONDUCTOR_EVENTS_TRACE_PLUGINS``
-    ``1``/``true``: log every hook call with its arguments and result.
+    ``1``/``true``: log every hook call with its arguments and result, secrets masked.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 import structlog
+from pydantic import ValidationError
 
 from conductor_events import hookspecs
+from conductor_events.catalog import KNOWN_PACKAGES
+from conductor_events.config.masking import masked_repr
 from conductor_events.errors import PluginError
 from conductor_events.markers import PROJECT
 
@@ -60,6 +63,9 @@ class PluginRecord:
     error: str | None = None
     queue_types: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
+    blocked_by: str | None = None
+    """The switch that kept the plugin from loading: ``CONDUCTOR_EVENTS_PLUGINS`` or
+    ``CONDUCTOR_EVENTS_BLOCK_PLUGINS``."""
 
     @property
     def label(self) -> str:
@@ -67,6 +73,17 @@ class PluginRecord:
         if self.distribution:
             return f"{self.distribution} {self.version or ''}".strip()
         return self.name
+
+    @property
+    def why_not_loaded(self) -> str:
+        """Why the plugin is not loaded and what to do, as a clause that follows its name."""
+        if self.blocked_by == ENV_ALLOW:
+            return f"which is not in {ENV_ALLOW}; add {self.name!r} to it to use it"
+        if self.blocked_by == ENV_BLOCK:
+            return f"which is blocked by {ENV_BLOCK}; remove {self.name!r} from it to use it"
+        if self.status == FAILED:
+            return f"which failed to load: {self.error}"
+        return "which is loaded"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +108,25 @@ class RegisteredQueueType:
     @property
     def name(self) -> str:
         return self.queue_type.name
+
+
+def _describe(exc: Exception) -> str:
+    """An exception for the trace. A pydantic ``ValidationError`` is given by location and
+    message only: its own text repeats the input values, which may be secrets."""
+    if isinstance(exc, ValidationError):
+        where = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        return f"ValidationError({exc.title}: {where})"
+    return repr(exc)
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _truthy(value: str | None) -> bool:
@@ -145,15 +181,15 @@ class PluginHost:
         """
         plugin = self._pm.get_name(impl.plugin)
         if self._trace:
-            log.info("plugins.trace.call", hook=hook, plugin=plugin, kwargs=kwargs)
+            log.info("plugins.trace.call", hook=hook, plugin=plugin, kwargs=masked_repr(kwargs))
         try:
             result = impl.function(**kwargs)
         except Exception as exc:
             if self._trace:
-                log.info("plugins.trace.error", hook=hook, plugin=plugin, error=repr(exc))
+                log.info("plugins.trace.error", hook=hook, plugin=plugin, error=_describe(exc))
             raise
         if self._trace:
-            log.info("plugins.trace.result", hook=hook, plugin=plugin, result=repr(result))
+            log.info("plugins.trace.result", hook=hook, plugin=plugin, result=masked_repr(result))
         return result
 
     def ensure_loaded(self) -> None:
@@ -184,10 +220,12 @@ class PluginHost:
             return
         if self._allow is not None and record.name not in self._allow:
             record.status, record.error = BLOCKED, f"not listed in {ENV_ALLOW}"
+            record.blocked_by = ENV_ALLOW
             self._records[record.name] = record
             return
         if record.name in self._block:
             record.status, record.error = BLOCKED, f"listed in {ENV_BLOCK}"
+            record.blocked_by = ENV_BLOCK
             self._records[record.name] = record
             return
         try:
@@ -205,8 +243,11 @@ class PluginHost:
         distribution: str | None = None,
         version: str | None = None,
     ) -> PluginRecord:
-        """Register a plugin object directly (embedding applications, tests)."""
+        """Register a plugin object directly (embedding applications, tests). A ``distribution``
+        given without a ``version`` takes the installed one, so problems name both."""
         self.ensure_loaded()
+        if distribution and version is None:
+            version = _installed_version(distribution)
         record = PluginRecord(
             name=name,
             entry_point=getattr(plugin, "__name__", type(plugin).__name__),
@@ -300,6 +341,19 @@ class PluginHost:
         """The queue type registered under ``name``, or ``None``."""
         self.ensure_loaded()
         return self._queue_types.get(name)
+
+    def unloaded_provider(self, type_name: str) -> PluginRecord | None:
+        """The discovered plugin that would provide queue type ``type_name`` but is not loaded
+        (blocked by a switch, or failed): the one whose entry-point name is the type's, or whose
+        distribution is the package known to provide it. ``None`` when there is none."""
+        self.ensure_loaded()
+        package = KNOWN_PACKAGES.get(type_name)
+        for record in self._records.values():
+            if record.status == LOADED:
+                continue
+            if record.name == type_name or (package and record.distribution == package):
+                return record
+        return None
 
     def validate_config(self, config: Configuration) -> list[ConfigProblem]:
         """Collect the problems every plugin's ``validate_config`` finds."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conductor_events.catalog import install_hint
+from conductor_events.catalog import install_hint, unloaded_type
 from conductor_events.config.model import Configuration
 from conductor_events.errors import (
     ConductorInternalSinkError,
@@ -62,13 +62,15 @@ def check_queue_type(address: SinkAddress, config: Configuration, plugins: Plugi
     """Fail unless the sink's queue type is installed and enabled.
 
     Raises:
-        UnknownQueueTypeError: no installed plugin provides the type.
+        UnknownQueueTypeError: no loaded plugin provides the type (not installed, blocked by
+            a plugin switch, or failed to load: the message says which).
         QueueTypeDisabledError: the type is installed but not enabled.
     """
     if plugins.queue_type(address.type) is None:
-        raise UnknownQueueTypeError(
-            f"sink '{address}': unknown queue type {address.type!r}; {install_hint(address.type)}"
-        )
+        why = unloaded_type(address.type, plugins)
+        if why is None:
+            why = f"unknown queue type {address.type!r}; {install_hint(address.type)}"
+        raise UnknownQueueTypeError(f"sink '{address}': {why}")
     if not config.enabled(address.type):
         if address.type not in config.queues:
             config.raise_for_errors()

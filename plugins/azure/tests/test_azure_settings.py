@@ -127,6 +127,26 @@ def test_both_connection_forms_is_a_problem(plugins: PluginHost, tmp_path: Path)
     ), problems
 
 
+def test_a_missing_connection_is_located_at_the_section_key_that_is_set(
+    plugins: PluginHost, tmp_path: Path
+) -> None:
+    path = tmp_path / "app.properties"
+    path.write_text(
+        "# Service Bus\nconductor.event-queues.azure.enabled=true\n"
+        "conductor.event-queues.azure.connections.b.credential=azure-cli\n",
+        encoding="utf-8",
+    )
+    problems = [str(problem) for problem in load_configuration([path], plugins, {}).problems]
+    assert problems == [
+        f"{path}:3: conductor.event-queues.azure.connections.b.connection-string: is missing: "
+        "set it or conductor.event-queues.azure.connections.b.fully-qualified-namespace "
+        "(plugin conductor-events-azure 0.1.0)"
+    ]
+    path.write_text("\nconductor.event-queues.azure.enabled=true\n", encoding="utf-8")
+    (problem,) = load_configuration([path], plugins, {}).problems
+    assert str(problem).startswith(f"{path}:2: conductor.event-queues.azure.connection-string: ")
+
+
 async def test_named_connection_location(
     plugins: PluginHost,
     properties: Callable[..., Path],

@@ -144,6 +144,24 @@ def test_bad_client_values_name_the_key_and_line(
     assert message in problem
 
 
+def test_every_problem_of_the_section_is_reported_with_its_line(
+    plugins: PluginHost, tmp_path: Path
+) -> None:
+    """A field the model refuses does not hide the client-map checks of the same section."""
+    config = load(
+        plugins,
+        tmp_path,
+        f"{PREFIX}.enabled=true\n{PREFIX}.producer.acks=2\n{PREFIX}.max-deliveries=abc\n",
+    )
+    file = tmp_path / "app.properties"
+    assert [str(p) for p in config.errors] == [
+        f"{file}:2: {PREFIX}.producer.acks: expected all, -1, 0 or 1, got '2' "
+        "(plugin conductor-events-kafka 0.1.0)",
+        f"{file}:3: {PREFIX}.max-deliveries: invalid value 'abc': Input should be a valid "
+        "integer, unable to parse string as an integer (plugin conductor-events-kafka 0.1.0)",
+    ]
+
+
 def test_an_unknown_section_key_gets_a_did_you_mean(plugins: PluginHost, tmp_path: Path) -> None:
     config = load(plugins, tmp_path, f"{PREFIX}.dlq-topik=x\n")
     (problem,) = [str(p) for p in config.warnings]
@@ -163,6 +181,13 @@ def test_secrets_are_masked(plugins: PluginHost, tmp_path: Path) -> None:
     assert shown[f"{PREFIX}.producer.ssl.password"] == "******"
     assert shown[f"{PREFIX}.consumer.sasl.plain.username"] == "app"
     assert all("hunter2" not in str(problem) for problem in config.problems)
+    settings = kafka(config)
+    for shown_as in (repr(settings), str(settings), repr(config), str(settings.summary())):
+        assert "hunter2" not in shown_as
+        assert "keypass" not in shown_as
+        assert "'sasl.plain.password': '******'" in shown_as
+        assert "'sasl.plain.username': 'app'" in shown_as
+    assert settings.consumer["sasl.plain.password"] == "hunter2"  # the client still gets it
 
 
 def test_every_raw_name_translates_to_an_aiokafka_argument() -> None:

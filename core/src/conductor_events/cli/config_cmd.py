@@ -37,13 +37,12 @@ def check(app: App) -> None:
 @pass_app
 def show(app: App, as_json: bool) -> None:
     """Print the effective configuration: every key, its value (secrets masked) and source."""
-    from conductor_events.config.show import effective_entries
+    from conductor_events.config.show import effective_entries, show_lines
 
     entries = effective_entries(app.configuration(), app.plugins)
     if as_json:
         rows = [{"key": e.key, "value": e.display_value, "source": str(e.source)} for e in entries]
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max((len(e.key) + len(e.display_value) for e in entries), default=0) + 3
-    for e in entries:
-        click.echo(f"{e.key} = {e.display_value}".ljust(width) + f"# {e.source}")
+    for line in show_lines(entries):
+        click.echo(line)

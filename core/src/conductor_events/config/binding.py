@@ -16,6 +16,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 
+from conductor_events.config.masking import is_secret_name
+
 Loc = tuple[str, ...]
 
 
@@ -130,15 +132,6 @@ def known_keys(model: type[BaseModel]) -> Iterator[tuple[str, FieldShape]]:
                 yield f"{kebab(name)}.{suffix}", inner
         else:
             yield kebab(name), shape
-
-
-_SECRET_WORDS = ("password", "secret", "token", "credential", "sharedaccesskey", "privatekey")
-
-
-def is_secret_name(key: str) -> bool:
-    """Whether a free-form map key (a raw client setting) names a secret."""
-    flat = normalize(key.replace(".", ""))
-    return any(word in flat for word in _SECRET_WORDS)
 
 
 def set_in(data: dict[str, Any], loc: Loc, value: Any) -> None:

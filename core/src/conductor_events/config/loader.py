@@ -10,24 +10,28 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import ValidationError
-
-from conductor_events.catalog import install_hint
+from conductor_events import __version__
+from conductor_events.catalog import install_hint, unloaded_type
 from conductor_events.config.binding import (
-    Loc,
     bind,
     env_name,
     known_keys,
     normalize,
     set_in,
 )
-from conductor_events.config.model import ConfigProblem, Configuration, Entry
+from conductor_events.config.model import (
+    QUEUES_PREFIX,
+    ConfigProblem,
+    Configuration,
+    Entry,
+    source_order,
+)
 from conductor_events.config.properties import RawProperty, Source, read_properties_file
+from conductor_events.config.sections import Section, Validated, validate_section
 from conductor_events.config.settings import (
     DefaultEventQueueSettings,
     QueueSettings,
@@ -37,8 +41,15 @@ from conductor_events.config.settings import (
 if TYPE_CHECKING:
     from conductor_events.plugins import PluginHost
 
-CORE_PLUGIN = "conductor-events"
-QUEUES_PREFIX = "conductor.event-queues"
+CORE_PLUGIN = f"conductor-events {__version__}"
+"""How problems with the core's own keys name their owner: its distribution and version."""
+__all__ = [
+    "CONFIG_ENV",
+    "CORE_PLUGIN",
+    "QUEUES_PREFIX",
+    "config_files_from_env",
+    "load_configuration",
+]
 CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
 """Configuration files when no ``-c`` is given, separated by the OS path separator."""
 
@@ -50,27 +61,6 @@ def core_sections() -> tuple[type[SectionSettings], ...]:
     from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
 
     return (ServerSettings, EventHandlerSettings)
-
-
-@dataclass
-class _Section:
-    """Values being bound into one settings model, remembering where each came from."""
-
-    prefix: str
-    model: type[SectionSettings]
-    plugin: str
-    data: dict[str, Any] = field(default_factory=dict)
-    origins: dict[Loc, Entry] = field(default_factory=dict)
-
-    def key_for(self, loc: Sequence[str | int]) -> tuple[str, Entry | None]:
-        """The property key and entry that a validation error's ``loc`` points at."""
-        parts = tuple(str(p) for p in loc)
-        for size in range(len(parts), 0, -1):
-            entry = self.origins.get(parts[:size])
-            if entry is not None:
-                return entry.key, entry
-        suffix = ".".join(p.replace("_", "-") for p in parts)
-        return (f"{self.prefix}.{suffix}" if suffix else self.prefix), None
 
 
 def config_files_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -94,16 +84,24 @@ def load_configuration(
     return _Loader(plugins).load(raw, env, file_names)
 
 
+_S = TypeVar("_S", bound=SectionSettings)
+
+
+def _as(model: type[_S], settings: SectionSettings | None) -> _S | None:
+    return settings if isinstance(settings, model) else None
+
+
+def _present(model: type[_S], found: Mapping[str, SectionSettings | None]) -> dict[str, _S]:
+    """The sections that have settings of ``model``'s type, by name."""
+    return {name: settings for name, settings in found.items() if isinstance(settings, model)}
+
+
 def _reading_order(problem: ConfigProblem, files: tuple[str, ...]) -> tuple[int, int]:
     """Sort key putting problems in the order a reader meets them: file by file, line by line,
     then environment variables, then problems with no single source."""
-    source = problem.source
-    if source is None or (source.file is None and source.env is None):
+    if problem.source is None:
         return (len(files) + 1, 0)
-    if source.env is not None:
-        return (len(files), 0)
-    index = files.index(source.file) if source.file in files else len(files)
-    return (index, source.line or 0)
+    return source_order(problem.source, files)
 
 
 class _Loader:
@@ -112,43 +110,54 @@ class _Loader:
         self.queue_types = plugins.queue_types()
         self.problems: list[ConfigProblem] = []
         self.entries: dict[str, Entry] = {}
-        self.default_section = _Section(
+        self.default_section = Section(
             DefaultEventQueueSettings.section, DefaultEventQueueSettings, CORE_PLUGIN
         )
         self.queue_sections = {
-            name: _Section(f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings, reg.plugin.label)
+            name: Section(f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings, reg.plugin.label)
             for name, reg in self.queue_types.items()
         }
         self.core_sections = {
-            normalize(model.section.split(".", 1)[1]): _Section(model.section, model, CORE_PLUGIN)
+            normalize(model.section.split(".", 1)[1]): Section(model.section, model, CORE_PLUGIN)
             for model in core_sections()
         }
         self._types_by_normal = {normalize(name): name for name in self.queue_types}
         self._reported_missing: set[str] = set()
+        self.files: tuple[str, ...] = ()
 
     def load(
         self, raw: list[RawProperty], env: Mapping[str, str], files: tuple[str, ...]
     ) -> Configuration:
         for prop in [*raw, *self._environment(env)]:
             self._accept(prop)
-        default_queue = self._validate(self.default_section)
-        if not isinstance(default_queue, DefaultEventQueueSettings):
-            default_queue = DefaultEventQueueSettings()
-        queues: dict[str, QueueSettings] = {}
-        for name, section in self.queue_sections.items():
-            settings = self._validate(section)
-            if isinstance(settings, QueueSettings):
-                queues[name] = settings
-        sections: dict[str, SectionSettings] = {}
-        for section in self.core_sections.values():
-            validated = self._validate(section)
-            if validated is not None:
-                sections[section.prefix] = validated
+        self.files = files
+        default = self._validate(self.default_section)
+        queues = {name: self._validate(section) for name, section in self.queue_sections.items()}
+        sections = {
+            section.prefix: self._validate(section) for section in self.core_sections.values()
+        }
         config = Configuration(
-            self.entries, default_queue, queues, self.problems, files, sections=sections
+            self.entries,
+            _as(DefaultEventQueueSettings, default.settings) or DefaultEventQueueSettings(),
+            _present(QueueSettings, {name: v.settings for name, v in queues.items()}),
+            self.problems,
+            files,
+            sections=_present(SectionSettings, {name: v.settings for name, v in sections.items()}),
         )
         self._check_default_type(config)
-        config.problems.extend(self.plugins.validate_config(config))
+        # The plugins check what validated, and in an invalid section the values that did:
+        # a problem they find on a key already reported is the same problem again.
+        checking = Configuration(
+            self.entries,
+            _as(DefaultEventQueueSettings, default.checked) or DefaultEventQueueSettings(),
+            _present(QueueSettings, {name: v.checked for name, v in queues.items()}),
+            [],
+            files,
+            sections=_present(SectionSettings, {name: v.checked for name, v in sections.items()}),
+        )
+        reported = {problem.key for problem in self.problems}
+        found = self.plugins.validate_config(checking)
+        config.problems.extend(problem for problem in found if problem.key not in reported)
         config.problems.sort(key=lambda problem: _reading_order(problem, files))
         return config
 
@@ -214,17 +223,16 @@ class _Loader:
                 self.problems.append(
                     ConfigProblem(
                         prop.key,
-                        f"no installed plugin provides queue type {type_name!r}; "
-                        + install_hint(type_name),
+                        self._unavailable(type_name),
                         prop.source,
-                        None,
+                        CORE_PLUGIN,
                         lenient=True,
                     )
                 )
             return
         self._bind(self.queue_sections[known], segments[3:], prop)
 
-    def _bind(self, section: _Section, segments: list[str], prop: RawProperty) -> None:
+    def _bind(self, section: Section, segments: list[str], prop: RawProperty) -> None:
         binding = bind(section.model, segments)
         if binding is None:
             self.problems.append(
@@ -244,7 +252,7 @@ class _Loader:
         set_in(section.data, binding.loc, prop.value)
 
     @staticmethod
-    def _unknown_message(section: _Section, segments: list[str]) -> str:
+    def _unknown_message(section: Section, segments: list[str]) -> str:
         written = "-".join(segments) if segments else ""
         candidates = [suffix for suffix, _ in known_keys(section.model)]
         normal = {normalize(c.replace(".", "")): c for c in candidates}
@@ -256,24 +264,16 @@ class _Loader:
 
     # -- validation ------------------------------------------------------------------------
 
-    def _validate(self, section: _Section) -> SectionSettings | None:
-        try:
-            return section.model.model_validate(section.data)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False, include_input=False):
-                key, entry = section.key_for(error["loc"])
-                message = error["msg"].removeprefix("Value error, ")
-                if entry is not None and not entry.secret:
-                    message = f"invalid value {entry.value!r}: {message}"
-                self.problems.append(
-                    ConfigProblem(
-                        key,
-                        message,
-                        entry.source if entry else None,
-                        section.plugin,
-                    )
-                )
-            return None
+    def _validate(self, section: Section) -> Validated:
+        validated = validate_section(section, self.files)
+        self.problems.extend(validated.problems)
+        return validated
+
+    def _unavailable(self, type_name: str) -> str:
+        """Why no loaded plugin provides a queue type: not installed, blocked, or failed."""
+        return unloaded_type(type_name, self.plugins) or (
+            f"no installed plugin provides queue type {type_name!r}; {install_hint(type_name)}"
+        )
 
     def _check_default_type(self, config: Configuration) -> None:
         type_name = config.default_queue.type
@@ -283,13 +283,7 @@ class _Loader:
         source = config.source_of(key)
         if type_name not in self.queue_types:
             self.problems.append(
-                ConfigProblem(
-                    key,
-                    f"no installed plugin provides queue type {type_name!r}; "
-                    + install_hint(type_name),
-                    source,
-                    CORE_PLUGIN,
-                )
+                ConfigProblem(key, self._unavailable(type_name), source, CORE_PLUGIN)
             )
         elif type_name in config.queues and not config.enabled(type_name):
             self.problems.append(

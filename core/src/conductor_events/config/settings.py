@@ -3,7 +3,8 @@
 A plugin owns one model for ``conductor.event-queues.<type>.*``. Field names are snake_case;
 the property keys are their kebab-case spelling (``batch_size`` is ``batch-size``), and Spring's
 relaxed binding also accepts ``batchSize``. Secrets are :class:`pydantic.SecretStr`, so their
-values never reach a log line, an error or ``config show``. Durations use
+values never reach a log line, an error or ``config show``; entries of raw client maps whose
+key names a secret are masked too (see :mod:`conductor_events.config.masking`). Durations use
 :data:`~conductor_events.config.durations.Millis` or ``Seconds``.
 
 Values are bound by :mod:`conductor_events.config.binding` from properties files and Spring-form
@@ -19,6 +20,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from conductor_events.config.masking import masked, masked_repr
+
 
 class SectionSettings(BaseSettings):
     """A properties section bound from values the loader hands in, and nothing else."""
@@ -27,6 +30,14 @@ class SectionSettings(BaseSettings):
 
     section: ClassVar[str] = ""
     """The property prefix of this section, without the trailing dot."""
+
+    def __repr__(self) -> str:
+        """The settings with secrets masked: ``SecretStr`` fields and the entries of raw client
+        maps whose key names a secret (a map value has no secret type of its own)."""
+        return masked_repr(self)
+
+    def __str__(self) -> str:
+        return masked_repr(self)
 
     @classmethod
     def settings_customise_sources(
@@ -50,8 +61,8 @@ class QueueSettings(SectionSettings):
     enabled: bool = Field(default=False, description="Use this queue type.")
 
     def summary(self) -> dict[str, Any]:
-        """The settings as safe-to-log values (secrets stay masked)."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
+        """The settings as safe-to-log values (secrets, map entries included, masked)."""
+        return {name: masked(getattr(self, name)) for name in type(self).model_fields}
 
 
 class DefaultEventQueueSettings(SectionSettings):

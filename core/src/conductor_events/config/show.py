@@ -1,4 +1,8 @@
-"""The effective configuration, key by key, for ``config show``: value and source of each."""
+"""The effective configuration, key by key, for ``config show``: value and source of each.
+
+Values are printed through :attr:`Entry.display_value`: a secret is ``******`` when it has a
+value and ``(not set)`` when it has none.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pydantic import SecretStr
 from conductor_events.config.binding import known_keys
 from conductor_events.config.durations import format_duration
 from conductor_events.config.loader import QUEUES_PREFIX, core_sections
+from conductor_events.config.masking import MASK
 from conductor_events.config.model import Configuration, Entry
 from conductor_events.config.properties import DEFAULT
 from conductor_events.config.settings import DefaultEventQueueSettings, SectionSettings
@@ -27,10 +32,23 @@ def render_value(value: Any) -> str:
     if isinstance(value, timedelta):
         return format_duration(value)
     if isinstance(value, SecretStr):
-        return "******"
+        return MASK
     if isinstance(value, list | tuple | set | frozenset):
         return ",".join(render_value(v) for v in value)
     return str(value)
+
+
+SOURCE_COLUMN_CAP = 80
+"""The source column starts after the longest ``key = value`` up to this width; a longer line
+keeps the same two-space gap before its source instead of pushing every other line right."""
+
+
+def show_lines(entries: list[Entry]) -> list[str]:
+    """``key = value  # source`` lines, the sources aligned in one column and never touching a
+    value, however long."""
+    pairs = [(f"{entry.key} = {entry.display_value}", str(entry.source)) for entry in entries]
+    column = min(max((len(text) for text, _ in pairs), default=0), SOURCE_COLUMN_CAP)
+    return [f"{text.ljust(column)}  # {source}" for text, source in pairs]
 
 
 def _defaults(prefix: str, model: type[SectionSettings]) -> list[Entry]:
