@@ -2,8 +2,9 @@
 
 Its messages live in one client, so it is not persistent: the kit subscribes before
 publishing, and the scenarios about persistence, dead-lettering, visibility timeouts and broker
-restarts are skipped, each with the reason in the test report. Its size limit comes from the
-client's ``max_message_size``.
+restarts are skipped, each with the reason in the test report. So is the foreign-body one: the
+plugin keeps messages as objects, never as bytes, so no other producer can write to it. Its
+size limit comes from the client's ``max_message_size``.
 """
 
 from __future__ import annotations

@@ -9,17 +9,27 @@ its lock expires. What is skipped, and why:
 * ``large_payload``: Service Bus limits the whole encoded message, application properties and
   message id included, not the payload, so there is no exact payload boundary for the kit's
   "one byte more is refused" check; the plugin's own tests cover oversized messages.
+
+Foreign bodies are sent with the azure-servicebus SDK's own sender: a data body of the bytes as
+they are, no message id and no application properties.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
 from conductor_events_azure import plugin as azure_plugin
 from servicebus_broker import ServiceBusBroker
 
-from conductor_events.testing import Capabilities, DeadLetterSupport, Harness, QueueConformance
+from conductor_events.testing import (
+    Capabilities,
+    DeadLetterSupport,
+    Harness,
+    QueueConformance,
+    RawPublisher,
+)
 
 LOCK_DURATION = 2.0
 MAX_DELIVERIES = 3
@@ -29,6 +39,21 @@ async def restart_broker(harness: Harness) -> None:
     suite = harness.suite
     assert isinstance(suite, TestAzureConformance)
     suite.broker.restart()
+
+
+async def send_with_sdk(harness: Harness, location: str, bodies: Sequence[bytes]) -> None:
+    """A foreign producer: the SDK's sender, the body and nothing else."""
+    from azure.servicebus import ServiceBusMessage
+    from azure.servicebus.aio import ServiceBusClient
+
+    suite = harness.suite
+    assert isinstance(suite, TestAzureConformance)
+    async with (
+        ServiceBusClient.from_connection_string(suite.broker.connection_string()) as client,
+        client.get_queue_sender(location) as sender,
+    ):
+        for body in bodies:
+            await sender.send_messages(ServiceBusMessage(body))
 
 
 class TestAzureConformance(QueueConformance):
@@ -44,6 +69,7 @@ class TestAzureConformance(QueueConformance):
         ),
         visibility_timeout=LOCK_DURATION,
         restart_broker=restart_broker,
+        raw_publisher=RawPublisher(send_with_sdk),
     )
     skip_scenarios: ClassVar[dict[str, str]] = {
         "large_payload": "Service Bus limits the whole encoded message (properties and id "

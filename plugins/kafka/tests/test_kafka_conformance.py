@@ -7,6 +7,9 @@ group joins the default group, it does not re-read the topic), exactly-once (a r
 redelivers what was in flight), and a visibility timeout (Kafka has none: a record stays
 pending until it is settled), so that scenario is skipped.
 
+Foreign records are written with a plain aiokafka producer: no headers (so no conductor-events
+message id), the body's bytes as they are.
+
 The broker-restart scenario runs in its own class against a tansu that keeps its data in S3
 (moto), restarted twice mid-stream; the other scenarios are not repeated there.
 """
@@ -14,13 +17,20 @@ The broker-restart scenario runs in its own class against a tansu that keeps its
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from conductor_events_kafka import plugin as kafka_plugin
 from conductor_events_kafka.client import KafkaQueueClient
 from conductor_events_kafka.testing import TANSU_CONSUMER, TANSU_PRODUCER, Tansu
 
-from conductor_events.testing import Capabilities, DeadLetterSupport, Harness, QueueConformance
+from conductor_events.testing import (
+    Capabilities,
+    DeadLetterSupport,
+    Harness,
+    QueueConformance,
+    RawPublisher,
+)
 
 MAX_DELIVERIES = 3
 TANSU_JOIN_STORM = (
@@ -49,6 +59,20 @@ def properties(broker: Tansu) -> dict[str, str]:
     return values
 
 
+async def produce_with_aiokafka(harness: Harness, location: str, bodies: Sequence[bytes]) -> None:
+    """A foreign producer: plain aiokafka, no key and no headers."""
+    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+
+    bootstrap = harness.properties["conductor.event-queues.kafka.bootstrap-servers"]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for body in bodies:
+            await producer.send_and_wait(location, body)
+    finally:
+        await producer.stop()
+
+
 CAPABILITIES = Capabilities(
     persistent=True,
     ordered=True,
@@ -56,6 +80,7 @@ CAPABILITIES = Capabilities(
     dead_letter=DeadLetterSupport(
         location=lambda topic: f"{topic}.dlq", max_deliveries=MAX_DELIVERIES
     ),
+    raw_publisher=RawPublisher(produce_with_aiokafka),
 )
 
 

@@ -8,18 +8,29 @@ SQS really has. What is skipped, and why, shows in the test report:
 * exactly-once: SQS delivers at least once (FIFO deduplicates publishes, not deliveries);
 * reconnect: moto keeps its state in memory, so restarting it loses every queue;
 * ordering (standard queues only): a standard queue does not keep order.
+
+Foreign bodies are sent with plain boto3; an SQS body is Unicode text, so the kit sends none
+that is not UTF-8.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import conductor_events_sqs.plugin
 import pytest
+from conductor_events_sqs.client import SqsQueueClient
 
-from conductor_events.testing import Capabilities, DeadLetterSupport, Harness, QueueConformance
+from conductor_events.testing import (
+    Capabilities,
+    DeadLetterSupport,
+    Harness,
+    QueueConformance,
+    RawPublisher,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -32,6 +43,33 @@ def _dead_letters_of(location: str) -> str:
     if location.endswith(".fifo"):
         return f"{location.removesuffix('.fifo')}_dlq.fifo"
     return f"{location}_dlq"
+
+
+async def send_with_boto3(harness: Harness, location: str, bodies: Sequence[bytes]) -> None:
+    """A foreign producer: plain boto3, no message attributes (so no conductor-events id)."""
+    suite = harness.suite
+    assert isinstance(suite, SqsConformance)
+    client = harness.client
+    assert isinstance(client, SqsQueueClient)
+    url = (await client.queue(location)).url  # created as the plugin creates it, with its DLQ
+    raw = suite.raw_client
+
+    def send(text: str) -> None:
+        if location.endswith(".fifo"):
+            raw.send_message(
+                QueueUrl=url,
+                MessageBody=text,
+                MessageGroupId="foreign",
+                MessageDeduplicationId=uuid.uuid4().hex,
+            )
+        else:
+            raw.send_message(QueueUrl=url, MessageBody=text)
+
+    for body in bodies:
+        await asyncio.to_thread(send, body.decode())
+
+
+RAW = RawPublisher(send_with_boto3, binary=False)
 
 
 class SqsConformance(QueueConformance):
@@ -75,6 +113,7 @@ class TestSqsStandardConformance(SqsConformance):
         persistent=True,
         dead_letter=DeadLetterSupport(location=_dead_letters_of, max_deliveries=MAX_RECEIVE_COUNT),
         visibility_timeout=VISIBILITY_TIMEOUT,
+        raw_publisher=RAW,
     )
 
 
@@ -103,6 +142,7 @@ class TestSqsFifoConformance(SqsConformance):
         ordered=True,
         dead_letter=DeadLetterSupport(location=_dead_letters_of, max_deliveries=MAX_RECEIVE_COUNT),
         visibility_timeout=VISIBILITY_TIMEOUT,
+        raw_publisher=RAW,
     )
 
     async def make_location(self, harness: Harness, hint: str) -> str:

@@ -16,7 +16,13 @@ See docs/conformance.md for every scenario and flag. This package imports pytest
 test suites, and is not imported by the rest of conductor-events.
 """
 
-from conductor_events.testing.capabilities import Capabilities, DeadLetterSupport, RestartBroker
+from conductor_events.testing.capabilities import (
+    Capabilities,
+    DeadLetterSupport,
+    PublishRaw,
+    RawPublisher,
+    RestartBroker,
+)
 from conductor_events.testing.harness import Harness
 from conductor_events.testing.modes import FULL, SHORT, Counts
 from conductor_events.testing.suite import QueueConformance
@@ -28,6 +34,8 @@ __all__ = [
     "Counts",
     "DeadLetterSupport",
     "Harness",
+    "PublishRaw",
     "QueueConformance",
+    "RawPublisher",
     "RestartBroker",
 ]

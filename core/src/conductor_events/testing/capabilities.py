@@ -8,7 +8,7 @@ properties is declared here as ``visibility_timeout=2.0``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,31 @@ RestartBroker = Callable[["Harness"], Awaitable[None]]
 """Restarts the broker under the running scenario; receives the harness (its ``properties``,
 ``queues`` and ``suite``, the test-class instance that the author's fixtures ran on)."""
 
+PublishRaw = Callable[["Harness", str, Sequence[bytes]], Awaitable[None]]
+"""Writes each of ``bodies`` to a location as one message, in order, with the broker's own
+client; receives the harness, the location (as ``make_location`` returned it) and the
+bodies."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawPublisher:
+    """How the kit writes a body straight to the broker, as a producer that does not use
+    conductor-events would: no message id, headers or attributes of conductor-events, and the
+    body's bytes as they are, not encoded by :func:`~conductor_events.messages.encode_payload`.
+
+    Attributes:
+        publish: ``async def publish(harness, location, bodies) -> None``, writing each body
+            as one message, in order, with the broker's own client (the SDK, or SQLite for
+            ``local``), and returning once the broker confirmed every write. It reaches the
+            author's fixtures through ``harness.suite`` and ``harness.properties``.
+        binary: the broker carries any bytes as a body. ``False`` where bodies are text (an
+            SQS message body is a Unicode string): the kit then publishes no body that is not
+            UTF-8.
+    """
+
+    publish: PublishRaw
+    binary: bool = True
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -66,6 +91,8 @@ class Capabilities:
             ``None`` skips that scenario.
         restart_broker: an async callable that restarts the broker mid-stream; ``None`` skips
             the reconnect scenario.
+        raw_publisher: how to write a body to the broker without conductor-events, as a
+            foreign producer does; ``None`` skips the foreign-body scenario.
     """
 
     persistent: bool = False
@@ -77,3 +104,4 @@ class Capabilities:
     dead_letter: DeadLetterSupport | None = None
     visibility_timeout: float | None = None
     restart_broker: RestartBroker | None = None
+    raw_publisher: RawPublisher | None = None

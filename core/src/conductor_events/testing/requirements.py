@@ -67,3 +67,12 @@ def visibility_timeout(harness: Harness) -> str | None:
     if harness.capabilities.visibility_timeout is not None:
         return None
     return "needs visibility_timeout (the backend's redelivery timeout, as configured)"
+
+
+def raw_publisher(harness: Harness) -> str | None:
+    if harness.capabilities.raw_publisher is not None:
+        return None
+    return (
+        "needs raw_publisher=RawPublisher(...) (an async callable that writes bodies straight "
+        "to the broker with its own client, as a producer without conductor-events does)"
+    )

@@ -21,6 +21,7 @@ from conductor_events.testing.modes import FULL, SHORT
 from conductor_events.testing.scenario import Scenario
 from conductor_events.testing.scenarios import (
     batches,
+    foreign,
     lifecycle,
     ordering,
     payloads,
@@ -218,3 +219,8 @@ class QueueConformance:
 
     def test_batch_receive_ack(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, batches.batch_receive_ack)
+
+    # -- foreign bodies --------------------------------------------------------------------
+
+    def test_foreign_malformed_body(self, conformance_harness: Harness) -> None:
+        self.run_scenario(conformance_harness, foreign.foreign_malformed_body)

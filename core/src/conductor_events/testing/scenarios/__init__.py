@@ -4,11 +4,12 @@
 ``lifecycle``: subscriptions and brokers opening, closing and restarting; ``settlement``:
 what happens to a message after nack, dead-letter and extend; ``payloads``: what a message
 carries (headers, sizes, batches, the EVENT task's payload); ``batches``: consuming a batch
-at a time.
+at a time; ``foreign``: bodies written without conductor-events, malformed ones included.
 """
 
 from conductor_events.testing.scenarios import (
     batches,
+    foreign,
     lifecycle,
     ordering,
     payloads,
@@ -16,4 +17,4 @@ from conductor_events.testing.scenarios import (
     settlement,
 )
 
-__all__ = ["batches", "lifecycle", "ordering", "payloads", "pubsub", "settlement"]
+__all__ = ["batches", "foreign", "lifecycle", "ordering", "payloads", "pubsub", "settlement"]
