@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import click
 import pytest
 import structlog
 from pydantic import Field, SecretStr, ValidationError
 
 import conductor_events
+from conductor_events.cli import cli, main
 from conductor_events.config import Configuration, QueueSettings, load_configuration
 from conductor_events.config.binding import known_keys
 from conductor_events.config.masking import MASK, NOT_SET, is_secret_name
@@ -223,3 +225,26 @@ def test_config_show_says_not_set_for_an_empty_secret(
     assert shown["conductor.event-queues.vault.token"] == MASK  # a default with a value
     assert shown["conductor.server.auth.secret"] == NOT_SET  # an unset default
     assert shown["conductor.server.auth.token"] == NOT_SET
+
+
+def test_an_unexpected_validation_error_is_one_line_without_its_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plugin hook that raises a pydantic error reaches the CLI's catch-all: the line it
+    prints names the field and the problem, never the value that failed (it may be a secret)."""
+
+    @click.command("raise-validation-error")
+    def failing() -> None:
+        VaultSettings.model_validate({"enabled": "map-secret-value"})
+
+    cli.add_command(failing)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["raise-validation-error"])
+    finally:
+        cli.commands.pop("raise-validation-error")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("error: unexpected ValidationError(VaultSettings: enabled: Input should")
+    assert "map-secret-value" not in err

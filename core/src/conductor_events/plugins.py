@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 import structlog
-from pydantic import ValidationError
 
 from conductor_events import hookspecs
 from conductor_events.catalog import KNOWN_PACKAGES
-from conductor_events.config.masking import masked_repr
+from conductor_events.config.masking import described_error, masked_repr
 from conductor_events.errors import PluginError
 from conductor_events.markers import PROJECT
 
@@ -110,18 +109,6 @@ class RegisteredQueueType:
         return self.queue_type.name
 
 
-def _describe(exc: Exception) -> str:
-    """An exception for the trace. A pydantic ``ValidationError`` is given by location and
-    message only: its own text repeats the input values, which may be secrets."""
-    if isinstance(exc, ValidationError):
-        where = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        return f"ValidationError({exc.title}: {where})"
-    return repr(exc)
-
-
 def _installed_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
@@ -186,7 +173,9 @@ class PluginHost:
             result = impl.function(**kwargs)
         except Exception as exc:
             if self._trace:
-                log.info("plugins.trace.error", hook=hook, plugin=plugin, error=_describe(exc))
+                log.info(
+                    "plugins.trace.error", hook=hook, plugin=plugin, error=described_error(exc)
+                )
             raise
         if self._trace:
             log.info("plugins.trace.result", hook=hook, plugin=plugin, result=masked_repr(result))

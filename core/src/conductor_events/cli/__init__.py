@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import click
 
 from conductor_events.cli.app import cli
+from conductor_events.config.masking import described_error
 from conductor_events.errors import ConductorEventsError
 
 __all__ = ["cli", "main", "one_line"]
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             raise
         click.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            f"error: unexpected {described_error(exc)} (run with --debug for the traceback)",
             err=True,
         )
         sys.exit(1)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
 MASK = "******"
 """What a secret that has a value is shown as."""
@@ -110,3 +110,19 @@ def masked_repr(value: Any) -> str:
 def shown_secret(value: str) -> str:
     """How ``config show`` and errors spell a secret's value: masked, or that it is unset."""
     return MASK if value else NOT_SET
+
+
+def described_error(exc: BaseException) -> str:
+    """An exception as one line that is safe to print or log.
+
+    A pydantic ``ValidationError`` is given by each error's location and message only: its own
+    text repeats the input values, which may be secrets (a plugin validating its settings in a
+    hook raises one with the whole offending value in it). Anything else is its type and text.
+    """
+    if isinstance(exc, ValidationError):
+        where = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or exc.title}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        return f"ValidationError({exc.title}: {where})"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
