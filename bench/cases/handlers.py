@@ -12,9 +12,9 @@
 * ``handlers/substitution``: a 10-field template (typed single expressions, interpolations,
   nested paths, a constant) rendered against a payload. Target: 50,000 renders/s.
 * ``handlers/pipeline``: messages waiting on a ``local`` queue, each received, its condition
-  evaluated, one ``complete_task`` (by workflow id and task reference: ``GET /workflow`` and
-  ``POST /tasks``) sent to the Conductor API double running in its own process on this
-  machine, recorded, acked. Target: 1,000 messages/s.
+  evaluated (on the engine pool ``serve`` uses), one ``complete_task`` (by workflow id and
+  task reference: ``GET /workflow`` and ``POST /tasks``) sent to the Conductor API double
+  running in its own process on this machine, recorded, acked. Target: 1,000 messages/s.
 
 There is no raw baseline: the figures are checked against the issue's absolute targets.
 """
@@ -193,6 +193,7 @@ async def _pipeline_async(ctx: RunContext) -> Sample:
     from bench.local_queue import open_queues
     from conductor_events.handlers.client import ConductorClient
     from conductor_events.handlers.consume import consume
+    from conductor_events.handlers.engines import EnginePool
     from conductor_events.handlers.loader import load_handlers
     from conductor_events.handlers.processor import Disposition, HandlerProcessor
     from conductor_events.handlers.scripting import ScriptEngine
@@ -220,7 +221,8 @@ async def _pipeline_async(ctx: RunContext) -> Sample:
     path = ctx.workdir / "handlers.json"
     path.write_text(json.dumps(definition))
     process, url = await asyncio.to_thread(_start_double)
-    engine = ScriptEngine()
+    engine = ScriptEngine()  # compiles, as serve's does
+    engines = EnginePool()  # evaluates, as serve's pool does
     try:
         loaded = load_handlers([path], engine)
         loaded.raise_for_problems()
@@ -240,7 +242,7 @@ async def _pipeline_async(ctx: RunContext) -> Sample:
                 result = await queues.publish(EVENT, batch)
                 if not result.ok:
                     raise BenchError(f"prefill refused: {result.failure_summary()}")
-            processor = HandlerProcessor.create(loaded.handlers, engine, client, settings)
+            processor = HandlerProcessor.create(loaded.handlers, engines, client, settings)
             options = SubscribeOptions(max_in_flight=64, prefetch=64, drain_timeout=5)
             try:
                 async with await queues.subscribe(EVENT, options) as subscription:
@@ -257,6 +259,7 @@ async def _pipeline_async(ctx: RunContext) -> Sample:
             finally:
                 processor.close()
     finally:
+        engines.close()
         engine.close()
         process.terminate()
         await asyncio.to_thread(process.wait, 10)

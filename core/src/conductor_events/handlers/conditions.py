@@ -28,6 +28,7 @@ from conductor_events.handlers.scripting import (
     Script,
     ScriptEngine,
     ScriptError,
+    ScriptRunner,
     evaluate_on,
 )
 
@@ -88,21 +89,29 @@ Result = bool | ConditionFailure
 
 
 class ConditionEvaluator:
-    """Evaluates the conditions of the handlers a message reaches, with one hop to the engine's
-    thread per message."""
+    """Evaluates the conditions of the handlers a message reaches, with one hop to an engine's
+    thread per message.
 
-    def __init__(self, engine: ScriptEngine) -> None:
+    Args:
+        engine: one engine, or a pool of them
+            (:class:`~conductor_events.handlers.engines.EnginePool`).
+    """
+
+    def __init__(self, engine: ScriptRunner) -> None:
         self.engine = engine
 
-    async def evaluate(self, conditions: Sequence[Condition], payload: Any) -> list[Result]:
-        """Each condition's verdict on ``payload``, in order."""
+    async def evaluate(
+        self, conditions: Sequence[Condition], payload: Any, *, key: str | None = None
+    ) -> list[Result]:
+        """Each condition's verdict on ``payload``, in order. ``key`` (the message's event)
+        is what keeps one event's conditions from taking every engine of a pool."""
         if all(c.always for c in conditions):
             return [True] * len(conditions)
         scripts = [c.script for c in conditions if c.script is not None]
         verdicts: list[bool | ScriptError] = []
         if scripts:
             text = _encode(payload)  # the engine expands inline JSON as it parses
-            verdicts = await self.engine.run(lambda runtime: _run_all(runtime, scripts, text))
+            verdicts = await self.engine.run(lambda runtime: _run_all(runtime, scripts, text), key)
         return _combine(conditions, verdicts, payload)
 
     def evaluate_sync(self, conditions: Sequence[Condition], payload: Any) -> list[Result]:

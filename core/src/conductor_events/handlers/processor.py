@@ -27,6 +27,11 @@ Per message:
      **nack** with exponential backoff, and **dead-letter** with the reason once the message
      has been delivered ``retry.max-attempts`` times.
 
+While a message is in hand (waiting for a condition engine, or running conditions and
+actions), its visibility timeout or lock is extended every
+``conductor.event-handlers.extend-interval`` (:mod:`~conductor_events.handlers.renewal`), so
+the queue does not deliver it again meanwhile.
+
 Every outcome is logged with the message id, handler and action (one line per message, listing
 each action and its status; a failed action or condition also has a line of its own), and
 counted in :attr:`HandlerProcessor.stats`.
@@ -55,12 +60,13 @@ from conductor_events.handlers.executions import (
     ExecutionStoreError,
 )
 from conductor_events.handlers.inline_json import expand
+from conductor_events.handlers.renewal import VisibilityRenewer
 from conductor_events.handlers.settings import NonTransientPolicy
 
 if TYPE_CHECKING:
     from conductor_events.handlers.client import ConductorClient
     from conductor_events.handlers.registry import HandlerSet, PreparedHandler
-    from conductor_events.handlers.scripting import ScriptEngine
+    from conductor_events.handlers.scripting import ScriptRunner
     from conductor_events.handlers.settings import EventHandlerSettings
     from conductor_events.messages import Message
     from conductor_events.queues import Delivery
@@ -229,6 +235,8 @@ class HandlerProcessor:
         store: the execution records.
         policy: the ack policy.
         retention: seconds execution records are kept.
+        extend_interval: seconds between extensions of a message's visibility while it is in
+            hand; ``None`` or 0 for none.
     """
 
     def __init__(
@@ -240,6 +248,7 @@ class HandlerProcessor:
         policy: AckPolicy | None = None,
         *,
         retention: float | None = None,
+        extend_interval: float | None = None,
     ) -> None:
         self.handlers = handlers
         self.conditions = conditions
@@ -247,6 +256,7 @@ class HandlerProcessor:
         self.store = store
         self.policy = policy or AckPolicy()
         self.retention = retention
+        self.renewer = VisibilityRenewer(extend_interval) if extend_interval else None
         self.owner = _owner()
         self.stats = ProcessorStats()
         self._next_prune = 0.0
@@ -255,11 +265,12 @@ class HandlerProcessor:
     def create(
         cls,
         handlers: HandlerSet,
-        engine: ScriptEngine,
+        engine: ScriptRunner,
         client: ConductorClient,
         settings: EventHandlerSettings,
     ) -> HandlerProcessor:
-        """A processor configured by ``conductor.event-handlers.*``."""
+        """A processor configured by ``conductor.event-handlers.*``; ``engine`` is one
+        JavaScript engine or a pool of them."""
         executions = settings.executions
         store = ExecutionStore(executions.path, lease=executions.lease.total_seconds())
         return cls(
@@ -269,10 +280,30 @@ class HandlerProcessor:
             store,
             AckPolicy.from_settings(settings),
             retention=executions.retention.total_seconds(),
+            extend_interval=settings.extend_interval.total_seconds(),
         )
+
+    def with_handlers(self, handlers: HandlerSet) -> HandlerProcessor:
+        """A processor for other handlers sharing everything else with this one (engines,
+        client, execution records, ack policy, owner, visibility renewal), with stats of its
+        own."""
+        sibling = HandlerProcessor(
+            handlers,
+            self.conditions,
+            self.executor,
+            self.store,
+            self.policy,
+            retention=self.retention,
+        )
+        sibling.renewer = self.renewer
+        sibling.owner = self.owner
+        return sibling
 
     async def process(self, event: str, delivery: Delivery) -> MessageOutcome:
         """Run the handlers of ``event`` on a delivery, settle it, and say what happened."""
+        renewer = self.renewer
+        if renewer is not None:
+            renewer.hold(delivery)
         try:
             handler_outcomes = await self.run_handlers(event, delivery.message)
             failures = [f for outcome in handler_outcomes for f in outcome.failures()]
@@ -280,6 +311,9 @@ class HandlerProcessor:
             log.exception("handlers.message.error", message_id=delivery.message.id)
             handler_outcomes = []
             failures = [Failure(f"unexpected {type(exc).__name__}: {exc}", transient=True)]
+        finally:
+            if renewer is not None:
+                renewer.drop(delivery)
         decision = self.policy.decide(failures, delivery.attempt)
         settle_error = await self._settle(delivery, decision)
         outcome = MessageOutcome(
@@ -305,7 +339,9 @@ class HandlerProcessor:
                 {"reason": f"no active handler for event {event}"},
             )
             return []
-        verdicts = await self.conditions.evaluate([h.condition for h in handlers], message.payload)
+        verdicts = await self.conditions.evaluate(
+            [h.condition for h in handlers], message.payload, key=event
+        )
         outcomes = []
         for handler, verdict in zip(handlers, verdicts, strict=True):
             key = ExecutionKey(event, handler.name, message.id, 0)

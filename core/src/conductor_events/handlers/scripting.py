@@ -8,22 +8,35 @@ its heap when a condition runs out of memory and later crashes the process; quic
 not.)
 
 How a condition runs. At load time it is compiled once into a function of the payload's JSON
-text: ``function(json) { var $ = JSON.parse(json, expand); return (<condition>); }``, where
-the reviver ``expand`` parses inline JSON as
-:func:`~conductor_events.handlers.inline_json.expand` does. A condition that
-is not one expression (statements, ``var``, several lines ending in an expression) is compiled
-as a program instead and run with ``eval``, so its completion value is the result, as in
-Conductor; that form is slower but equivalent. A syntax error is reported at load time.
-Each call parses the payload afresh, so a condition cannot change what the next one sees.
+text: ``function(json) { var $ = parse(json, expand); return (<condition>); }``, where
+``parse`` is the engine's own ``JSON.parse``, kept in the wrapper's closure, and the reviver
+``expand`` parses inline JSON as :func:`~conductor_events.handlers.inline_json.expand` does.
+A condition that is not one expression (statements, ``var``, several lines ending in an
+expression) is compiled as a program instead and run with a direct ``eval`` inside that
+function (so its ``var`` declarations are the function's own), and its completion value is the
+result, as in Conductor; that form is slower but equivalent. A syntax error is reported at
+load time.
+
+Isolation. Conditions of different handlers share a context, so nothing one of them does may
+change what another sees. Before any condition is compiled, every built-in object reachable
+from the global object (constructors, their prototypes, ``JSON``, ``Math``, the iterator and
+generator prototypes, ...) is frozen, and so is the global object itself: a condition that
+assigns ``Object.prototype.approved``, replaces ``JSON.parse`` or ``Math``, or creates a
+global variable changes nothing (silently, as JavaScript does for writes to frozen objects;
+in strict mode it throws). Each call parses the payload afresh, so a condition cannot change
+what the next one sees. A fresh context per call would isolate as well, at about sixteen times
+the cost (see docs/performance.md).
 
 Limits. Each call may run ``timeout`` seconds (Conductor's default is 4) and the engine may
 allocate ``memory_limit`` bytes; a condition that exceeds either raises :class:`ScriptError`
-and later calls go on (see :class:`Runtime` for what happens to memory a condition keeps).
+and later calls go on (see :class:`Runtime` for what happens after running out of memory).
 
 Threads. A QuickJS runtime must only ever be used from one thread, and a runaway condition
-must not stop the event loop, so the engine owns a thread: every compile and call runs there.
+must not stop the event loop, so an engine owns a thread: every compile and call runs there.
 Async callers use :meth:`ScriptEngine.run` and hand it a batch of work, so the hop to the
-engine's thread is paid once per message, not once per condition.
+engine's thread is paid once per message, not once per condition. A service runs several
+engines (:class:`~conductor_events.handlers.engines.EnginePool`), so one event's runaway
+conditions cannot hold up another event's.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -51,17 +64,52 @@ _THREAD_STACK = 8 << 20
 (musl gives threads 128 KiB, less than QuickJS's limit, which would crash instead)."""
 _EXPAND = (
     "function __expand(k, v) { if (typeof v === 'string') { var c = v.charCodeAt(0);"
-    " if (c === 123 || c === 91) { try { return JSON.parse(v, __expand); } catch (e) {} } }"
+    " if (c === 123 || c === 91) { try { return __parse(v, __expand); } catch (e) {} } }"
     " return v; }"
 )
 """A ``JSON.parse`` reviver doing :func:`~conductor_events.handlers.inline_json.expand` in the
 engine: strings that start with ``{`` or ``[`` and parse are replaced by their value, nested
-ones too. Native parsing makes this cheaper than expanding in Python and encoding again."""
+ones too. Native parsing makes this cheaper than expanding in Python and encoding again.
+``__parse`` is the wrapper's own reference to ``JSON.parse``."""
 _RESULT = "return typeof __r === 'boolean' ? __r : (typeof __r === 'number' && __r > 0);"
 _WRAPPER = (
-    "(function(){ " + _EXPAND + " return function(__json){ var $ = JSON.parse(__json, __expand);"
-    " var __r = @BODY@; " + _RESULT + " }; })()"
+    "(function(){ const __parse = JSON.parse; const __expand = Object.freeze(" + _EXPAND + ");"
+    " return Object.freeze(function(__json){ var $ = __parse(__json, __expand);"
+    " var __r = @BODY@; " + _RESULT + " }); })()"
 )
+"""The closure's bindings are ``const`` and its functions frozen, so a condition cannot
+replace the parser or the reviver its own later calls use."""
+_HARDEN = """(function () {
+  'use strict';
+  var G = globalThis, ownKeys = Reflect.ownKeys, protoOf = Object.getPrototypeOf,
+      describe = Object.getOwnPropertyDescriptor, freeze = Object.freeze, seen = new Set();
+  function harden(root) {
+    var todo = [root];
+    while (todo.length) {
+      var o = todo.pop();
+      if ((typeof o !== 'object' && typeof o !== 'function') || o === null || seen.has(o)) {
+        continue;
+      }
+      seen.add(o);
+      freeze(o);
+      todo.push(protoOf(o));
+      var keys = ownKeys(o);
+      for (var i = 0; i < keys.length; i++) {
+        var d = describe(o, keys[i]);
+        if ('value' in d) { todo.push(d.value); } else { todo.push(d.get, d.set); }
+      }
+    }
+  }
+  [G, protoOf(function* () {}), protoOf(async function () {}), protoOf(async function* () {}),
+   protoOf((function* () {})()), protoOf((async function* () {})()),
+   protoOf([][Symbol.iterator]()), protoOf(new Map()[Symbol.iterator]()),
+   protoOf(new Set()[Symbol.iterator]()), protoOf(''[Symbol.iterator]()),
+   protoOf(/a/[Symbol.matchAll]('a'))].forEach(harden);
+  return seen.size;
+})()"""
+"""Freezes the global object and every object reachable from it (own properties, accessors
+and prototypes), plus the intrinsics only reachable by calling something (iterator and
+generator prototypes). Run in each new context before anything else."""
 
 
 def _expression(source: str) -> str:
@@ -124,9 +172,9 @@ class Runtime:
     (inside work handed to :meth:`ScriptEngine.run` or :meth:`ScriptEngine.submit`).
 
     A condition that times out or overflows the stack leaves the context usable, and it is
-    kept. After one runs out of memory the context is replaced by a fresh one (whatever the
-    condition kept in globals goes with it); conditions are compiled again there on their next
-    use, and the replacement is logged.
+    kept. After one runs out of memory the context is replaced by a fresh one (hardened the
+    same way); conditions are compiled again there on their next use, and the replacement is
+    logged.
     """
 
     def __init__(self, timeout: float, memory_limit: int) -> None:
@@ -142,6 +190,7 @@ class Runtime:
 
     def _new_context(self) -> Any:
         context = self.quickjs.Context()
+        context.eval(_HARDEN)
         context.set_memory_limit(self.memory_limit)
         context.set_max_stack_size(_MAX_STACK)
         context.set_time_limit(self.timeout)
@@ -257,8 +306,13 @@ class ScriptEngine:
         """Run ``work`` on the engine's thread and wait for its result (blocking)."""
         return self._executor.submit(self._on_thread(work)).result()
 
-    async def run(self, work: Callable[[Runtime], T]) -> T:
-        """Run ``work`` on the engine's thread without blocking the event loop."""
+    def start(self, work: Callable[[Runtime], T]) -> concurrent.futures.Future[T]:
+        """Queue ``work`` on the engine's thread and return at once."""
+        return self._executor.submit(self._on_thread(work))
+
+    async def run(self, work: Callable[[Runtime], T], key: str | None = None) -> T:
+        """Run ``work`` on the engine's thread without blocking the event loop. ``key`` (the
+        event) matters to a pool of engines only."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._on_thread(work))
 
@@ -281,6 +335,19 @@ class ScriptEngine:
     def close(self) -> None:
         """Stop the engine's thread (waits for a running condition to finish or time out)."""
         self._executor.shutdown(wait=True)
+
+
+class ScriptRunner(Protocol):
+    """Where conditions are evaluated: one :class:`ScriptEngine`, or a pool of them."""
+
+    def submit(self, work: Callable[[Runtime], T]) -> T:
+        """Run ``work`` on an engine's thread and wait for its result (blocking)."""
+        ...
+
+    async def run(self, work: Callable[[Runtime], T], key: str | None = None) -> T:
+        """Run ``work`` on an engine's thread; ``key`` (the event) is what a pool keeps from
+        taking every engine."""
+        ...
 
 
 def evaluate_on(runtime: Runtime, script: Script, payload_json: str) -> bool | ScriptError:

@@ -139,7 +139,15 @@ class ScriptSettings(_Nested):
     memory_limit: Size = Field(
         default=32 << 20,
         ge=1 << 20,
-        description="Memory the engine may allocate, e.g. 32MB; bare numbers are bytes.",
+        description="Memory each engine may allocate, e.g. 32MB; bare numbers are bytes.",
+    )
+    engines: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="`serve`: JavaScript engines evaluating conditions at once, each on a "
+        "thread of its own; one event's messages use at most all but one of them, so one "
+        "event's slow conditions cannot hold up another's. `0`: one per CPU core, at least 2.",
     )
 
 
@@ -233,3 +241,10 @@ class EventHandlerSettings(SectionSettings):
         "the check off (SIGHUP still reloads). Bare numbers are seconds.",
     )
     reconnect: ReconnectSettings = Field(default_factory=ReconnectSettings)
+    extend_interval: Seconds = Field(
+        default=timedelta(seconds=10),
+        description="While a message is in hand (waiting for a condition engine or running its "
+        "handlers), its visibility timeout or lock is extended every this long, by three times "
+        "this, so the queue does not deliver it again meanwhile; keep it below half the "
+        "queue's visibility timeout. `0` turns extension off. Bare numbers are seconds.",
+    )

@@ -50,6 +50,7 @@ async def run_service(queues: EventQueues, config: ServiceConfig, signals: Servi
     from prometheus_client import disable_created_metrics
 
     from conductor_events.handlers.client import ConductorClient
+    from conductor_events.handlers.engines import EnginePool
     from conductor_events.handlers.loader import event_check
     from conductor_events.handlers.processor import HandlerProcessor
     from conductor_events.handlers.scripting import ScriptEngine
@@ -73,12 +74,17 @@ async def run_service(queues: EventQueues, config: ServiceConfig, signals: Servi
         initial_backoff=settings.reconnect.initial_backoff.total_seconds(),
         max_backoff=settings.reconnect.max_backoff.total_seconds(),
     )
-    engine = ScriptEngine(settings.script.timeout.total_seconds(), settings.script.memory_limit)
+    timeout = settings.script.timeout.total_seconds()
+    # One engine compiles handlers as they (re)load, off the pool, so a reload never waits
+    # behind a runaway condition; the pool evaluates conditions.
+    compiler = ScriptEngine(timeout, settings.script.memory_limit)
+    engines = EnginePool(timeout, settings.script.memory_limit, settings.script.engines or None)
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(engine.close)
+        stack.callback(compiler.close)
+        stack.callback(engines.close)
         source = HandlerSource(
             paths,
-            engine,
+            compiler,
             allowed_env=settings.allowed_env,
             check_event=event_check(queues.config, queues.plugins),
         )
@@ -87,7 +93,7 @@ async def run_service(queues: EventQueues, config: ServiceConfig, signals: Servi
         client = await stack.enter_async_context(
             ConductorClient(queues.config.section(ServerSettings))
         )
-        base = HandlerProcessor.create(loaded.handlers, engine, client, settings)
+        base = HandlerProcessor.create(loaded.handlers, engines, client, settings)
         stack.callback(base.close)
         metrics = ServiceMetrics()
         supervisor = Supervisor(queues, source, base, metrics, signals, options)

@@ -64,8 +64,9 @@ class Supervisor:
         queues: the event queues.
         source: the handler files.
         base: a processor built from the service's settings; each listener gets a processor
-            of its own sharing its condition evaluator, executor, execution records and ack
-            policy, so one event's handlers can change without touching another's messages.
+            of its own sharing its condition engines, executor, execution records, ack policy
+            and visibility renewal, so one event's handlers can change without touching
+            another's messages.
         metrics: where to count.
         signals: the stop and reload flags.
         options: concurrency, timeouts, backoff.
@@ -164,20 +165,10 @@ class Supervisor:
                 log.info("serve.listener.added", queue_event=event)
 
     def _listener(self, event: str, handlers: HandlerSet) -> Listener:
-        base = self.base
-        processor = HandlerProcessor(
-            handlers,
-            base.conditions,
-            base.executor,
-            base.store,
-            base.policy,
-            retention=base.retention,
-        )
-        processor.owner = base.owner
         return Listener(
             event,
             self.queues,
-            processor,
+            self.base.with_handlers(handlers),
             self.metrics,
             concurrency=self.options.concurrency,
             backoff=Backoff(self.options.initial_backoff, self.options.max_backoff),
