@@ -1,7 +1,12 @@
-"""Loading the configuration: properties files, then Spring-form environment overrides.
+"""Loading the configuration: properties files and Spring-form environment variables.
 
-Priority, highest first: environment variables, later files, earlier files, defaults. Each
-section this project owns is checked strictly; other ``conductor.*`` keys (a Conductor
+Each property of the files is routed to its section and bound to that section's model; each
+section's environment variables are found by walking its known keys. pydantic-settings then
+builds the section from those two sources, in the priority order of
+:meth:`~conductor_events.config.settings.SectionSettings.settings_customise_sources`:
+environment variables, later files, earlier files, defaults.
+
+Each section this project owns is checked strictly; other ``conductor.*`` keys (a Conductor
 server's own, such as ``conductor.db.type``) and keys outside ``conductor.`` are ignored, so one
 file can configure both.
 """
@@ -16,13 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from conductor_events import __version__
 from conductor_events.catalog import install_hint, unloaded_type
-from conductor_events.config.binding import (
-    bind,
-    env_name,
-    known_keys,
-    normalize,
-    set_in,
-)
+from conductor_events.config.binding import Loc, bind, env_name, known_keys, normalize
 from conductor_events.config.model import (
     QUEUES_PREFIX,
     ConfigProblem,
@@ -84,6 +83,24 @@ def load_configuration(
     return _Loader(plugins).load(raw, env, file_names)
 
 
+def spring_environment(
+    prefix: str, model: type[SectionSettings], environ: Mapping[str, str]
+) -> dict[Loc, Entry]:
+    """A section's Spring-form variables, found by walking its known keys so that matching is
+    unambiguous. Map entries have none: their keys hold dots the variable form cannot keep
+    apart."""
+    found: dict[Loc, Entry] = {}
+    for suffix, shape in known_keys(model):
+        name = env_name(f"{prefix}.{suffix}")
+        if shape.kind != "scalar" or name not in environ:
+            continue
+        binding = bind(model, suffix.split("."))
+        if binding is not None:
+            key = f"{prefix}.{binding.canonical}"
+            found[binding.loc] = Entry(key, environ[name], Source(env=name), binding.secret)
+    return found
+
+
 _S = TypeVar("_S", bound=SectionSettings)
 
 
@@ -109,7 +126,6 @@ class _Loader:
         self.plugins = plugins
         self.queue_types = plugins.queue_types()
         self.problems: list[ConfigProblem] = []
-        self.entries: dict[str, Entry] = {}
         self.default_section = Section(
             DefaultEventQueueSettings.section, DefaultEventQueueSettings, CORE_PLUGIN
         )
@@ -128,16 +144,22 @@ class _Loader:
     def load(
         self, raw: list[RawProperty], env: Mapping[str, str], files: tuple[str, ...]
     ) -> Configuration:
-        for prop in [*raw, *self._environment(env)]:
+        for prop in raw:
             self._accept(prop)
+        if any(name.startswith("CONDUCTOR_") for name in env):
+            for section in self._sections():
+                section.environment = spring_environment(section.prefix, section.model, env)
         self.files = files
+        entries = {
+            entry.key: entry for section in self._sections() for entry in section.origins.values()
+        }
         default = self._validate(self.default_section)
         queues = {name: self._validate(section) for name, section in self.queue_sections.items()}
         sections = {
             section.prefix: self._validate(section) for section in self.core_sections.values()
         }
         config = Configuration(
-            self.entries,
+            entries,
             _as(DefaultEventQueueSettings, default.settings) or DefaultEventQueueSettings(),
             _present(QueueSettings, {name: v.settings for name, v in queues.items()}),
             self.problems,
@@ -148,7 +170,7 @@ class _Loader:
         # The plugins check what validated, and in an invalid section the values that did:
         # a problem they find on a key already reported is the same problem again.
         checking = Configuration(
-            self.entries,
+            entries,
             _as(DefaultEventQueueSettings, default.checked) or DefaultEventQueueSettings(),
             _present(QueueSettings, {name: v.checked for name, v in queues.items()}),
             [],
@@ -161,30 +183,11 @@ class _Loader:
         config.problems.sort(key=lambda problem: _reading_order(problem, files))
         return config
 
-    # -- environment -----------------------------------------------------------------------
-
-    def _environment(self, env: Mapping[str, str]) -> list[RawProperty]:
-        """Spring-form variables matched against every known key (so matching is unambiguous)."""
-        if not any(name.startswith("CONDUCTOR_") for name in env):
-            return []
-        found = []
-        for key in self._all_known_keys():
-            name = env_name(key)
-            if name in env:
-                found.append(RawProperty(key, env[name], Source(env=name)))
-        return found
-
-    def _all_known_keys(self) -> list[str]:
-        sections = [
+    def _sections(self) -> list[Section]:
+        return [
             self.default_section,
             *self.core_sections.values(),
             *self.queue_sections.values(),
-        ]
-        return [
-            f"{section.prefix}.{suffix}"
-            for section in sections
-            for suffix, shape in known_keys(section.model)
-            if shape.kind == "scalar"
         ]
 
     # -- binding ---------------------------------------------------------------------------
@@ -246,10 +249,7 @@ class _Loader:
             )
             return
         key = f"{section.prefix}.{binding.canonical}"
-        entry = Entry(key, prop.value, prop.source, binding.secret)
-        self.entries[key] = entry
-        section.origins[binding.loc] = entry
-        set_in(section.data, binding.loc, prop.value)
+        section.files[binding.loc] = Entry(key, prop.value, prop.source, binding.secret)
 
     @staticmethod
     def _unknown_message(section: Section, segments: list[str]) -> str:

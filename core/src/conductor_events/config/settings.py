@@ -7,10 +7,10 @@ values never reach a log line, an error or ``config show``; entries of raw clien
 key names a secret are masked too (see :mod:`conductor_events.config.masking`). Durations use
 :data:`~conductor_events.config.durations.Millis` or ``Seconds``.
 
-Values are bound by :mod:`conductor_events.config.binding` from properties files and Spring-form
-environment variables; pydantic-settings' own environment source is turned off, because
-Spring's variable names (``CONDUCTOR_EVENTQUEUES_SQS_BATCHSIZE``) are matched against the known
-keys instead.
+Values come through pydantic-settings' sources, in the one priority order of
+:meth:`SectionSettings.settings_customise_sources`. Its own environment, dotenv and secrets-dir
+sources are not used: Spring's variable names (``CONDUCTOR_EVENTQUEUES_SQS_BATCHSIZE``) are
+matched against the known keys instead (see :mod:`conductor_events.config.sources`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from conductor_events.config.masking import masked, masked_repr
+from conductor_events.config.sources import sources_for
 
 
 class SectionSettings(BaseSettings):
-    """A properties section bound from values the loader hands in, and nothing else."""
+    """A properties section: ``conductor.<section>.*`` as one pydantic-settings model."""
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False)
 
@@ -48,7 +49,17 @@ class SectionSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+        """Highest priority first: init arguments, Spring environment variables, properties
+        files (a later file or line wins), then the defaults pydantic-settings adds last.
+
+        The environment and files are read only while the loader builds this section; settings
+        built anywhere else (a test, an application's ``SqsSettings(batch_size=5)``) take their
+        arguments and defaults and nothing from the user's files or environment.
+        """
+        sources = sources_for(settings_cls)
+        if sources is None:
+            return (init_settings,)
+        return (init_settings, sources.environment, sources.files)
 
 
 class QueueSettings(SectionSettings):
