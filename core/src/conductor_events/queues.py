@@ -38,6 +38,14 @@ log = structlog.get_logger(__name__)
 
 S = TypeVar("S", bound="QueueSettings")
 
+YIELD_INTERVAL = 0.005
+"""Seconds a consumer may go on taking deliveries from buffers without the event loop running
+anything else. Short against what waits on the loop (a Kafka commit interval of 100 ms, group
+heartbeats every few seconds), and each of their steps waits for the next yield; long enough
+that the yield itself costs nothing measurable (one loop iteration, a few microseconds)."""
+
+_monotonic = time.monotonic
+
 
 @dataclass(frozen=True, slots=True)
 class QueueType(Generic[S]):
@@ -234,6 +242,7 @@ class Subscription(ABC):
         self._settled = asyncio.Event()
         self._fetch_lock = asyncio.Lock()
         self._closed = False
+        self._yield_at = 0.0
 
     @abstractmethod
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
@@ -248,6 +257,10 @@ class Subscription(ABC):
     poll_interval: float = 1.0
     """How long one ``_fetch`` may wait when ``receive`` has no deadline; bounds close latency."""
 
+    yield_interval: float = YIELD_INTERVAL
+    """Longest stretch, in seconds, that ``receive`` and ``receive_batch`` go on handing out
+    deliveries without letting the event loop run other tasks (see :data:`YIELD_INTERVAL`)."""
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -258,6 +271,8 @@ class Subscription(ABC):
 
     async def receive(self, timeout: float | None = None) -> Delivery | None:
         """The next delivery; ``None`` when ``timeout`` seconds pass or the subscription closes."""
+        if _monotonic() >= self._yield_at:
+            await self._yield_to_loop()
         buffer = self._buffer
         if buffer and not self._closed and len(self._in_flight) < self.options.max_in_flight:
             # The common case at a high rate, without _take's coroutine and list.
@@ -281,7 +296,21 @@ class Subscription(ABC):
         """
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        if _monotonic() >= self._yield_at:
+            await self._yield_to_loop()
         return await self._take(max_messages, timeout)
+
+    async def _yield_to_loop(self) -> None:
+        """Let the event loop run its other tasks once, then again ``yield_interval`` later.
+
+        Handing out buffered deliveries, and fetching from a client's own buffer, completes
+        without suspending; so do acks that are only bookkeeping. A consumer whose handler
+        does not wait for I/O would otherwise hold the loop for as long as the buffers last:
+        a backend's background work (Kafka's offset commits and group heartbeats, lock
+        renewals) and the service's own tasks would wait that long too.
+        """
+        self._yield_at = _monotonic() + self.yield_interval
+        await asyncio.sleep(0)
 
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
         """Ack deliveries of this subscription together, in as few broker calls as it can.
