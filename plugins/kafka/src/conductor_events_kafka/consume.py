@@ -216,9 +216,14 @@ class KafkaSubscription(Subscription):
     # -- committing ------------------------------------------------------------------------
 
     async def _commit_loop(self) -> None:
+        """Commit what was acked, at most once per ``commit-interval`` counted from the start
+        of the previous commit, so an ack waits at most about one interval to be committed.
+        (This task runs only when the consumer lets the loop run: ``receive`` yields to it
+        regularly, however fast the deliveries come from the buffer.)"""
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            started = time.monotonic()
             try:
                 await self.commit()
             except KafkaError as exc:
@@ -226,7 +231,7 @@ class KafkaSubscription(Subscription):
                     "kafka.commit.failed", topic=self.topic, group=self.group, error=str(exc)
                 )
             if self._commit_interval > 0:
-                await asyncio.sleep(self._commit_interval)
+                await asyncio.sleep(max(0.0, started + self._commit_interval - time.monotonic()))
 
     async def commit(self, only: set[Any] | None = None) -> None:
         """Commit each partition's first unsettled offset now (of the partitions ``only``

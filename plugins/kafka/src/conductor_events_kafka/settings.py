@@ -92,9 +92,10 @@ class KafkaSettings(QueueSettings):
     )
     commit_interval: Millis = Field(
         default=timedelta(milliseconds=100),
-        description="Pause between offset commits while acks arrive: acks in between are "
-        "committed together. Offsets are also committed on close and before a rebalance "
-        "takes partitions away. Bare numbers are milliseconds.",
+        description="Pause between the starts of two offset commits while acks arrive: acks "
+        "in between are committed together, so an ack is committed about this long after it "
+        "(a crash replays about this much). Offsets are also committed on close and before a "
+        "rebalance takes partitions away. Bare numbers are milliseconds.",
     )
     connect_timeout: Seconds = Field(
         default=timedelta(seconds=10),
