@@ -116,8 +116,8 @@ def test_a_template_path_that_cannot_compile_is_rejected(
     path = write(tmp_path, "h.json", json.dumps(handler([action])))
     found = [str(p).split(": ", 1)[1] for p in load_handlers([path], engine).problems]
     assert found == [
-        "actions[0].complete_task.taskId: invalid path in ${ids[}: expected ] at position 6 of "
-        "'$.ids['",
+        "actions[0].complete_task.taskId: invalid path in ${ids[}: unexpected end of query at "
+        "the end of 'ids['",
         "actions[0].complete_task.output.x: unclosed '${' at character 1 of '${a' "
         "(write $${ for a literal ${)",
     ]
@@ -218,8 +218,8 @@ def test_every_bad_expression_in_one_value_is_named(tmp_path: Path, engine: Scri
     path = write(tmp_path, "h.json", json.dumps(handler([action])))
     found = [str(p).split(": ", 1)[1] for p in load_handlers([path], engine).problems]
     assert found == [
-        "actions[0].start_workflow.input.order: invalid path in ${a[}: expected ] at position "
-        "4 of '$.a[' in ['id']; unclosed '${' at character 1 of '${b' "
+        "actions[0].start_workflow.input.order: invalid path in ${a[}: unexpected end of query "
+        "at the end of 'a[' in ['id']; unclosed '${' at character 1 of '${b' "
         "(write $${ for a literal ${) in ['items'][0]"
     ]
 

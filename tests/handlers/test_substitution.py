@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from conductor_events.handlers.inline_json import expand
-from conductor_events.handlers.jsonpath import JsonPathError, compile_path
 from conductor_events.handlers.templates import TemplateError, compile_template
 
 PAYLOAD: dict[str, Any] = {
@@ -95,67 +94,6 @@ def test_environment_variables_are_read_only_when_allowed(monkeypatch: pytest.Mo
 def test_templates_that_cannot_compile(bad: str) -> None:
     with pytest.raises(TemplateError):
         compile_template({"k": [bad]})
-
-
-# -- JSONPath ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("orderId", 12),  # the root may be left out
-        ("$.orderId", 12),
-        ("$['orderId']", 12),
-        ('$["Message"]["testKey1"]', "level1"),
-        ("Message.items[0].sku", "a"),
-        ("Message.items[-1].sku", "c"),
-        ("Message.items[5].sku", None),  # definite and missing: null
-        ("Message.testKey1.deeper", None),
-        ("Message.items.sku", None),  # a property of a list, in a definite path
-        ("Message.items[*].sku", ["a", "b", "c"]),  # indefinite: a list
-        ("Message.items[0,2].sku", ["a", "c"]),
-        ("Message.items[1:].qty", [5, 9]),
-        ("Message.items[:1].qty", [1]),
-        ("Message.items[-2:].sku", ["b", "c"]),
-        ("$..sku", ["a", "b", "c"]),
-        ("$..nothere", []),
-        ("Message.items[?(@.qty > 2)].sku", ["b", "c"]),
-        ("Message.items[?(@.qty >= 5 && @.sku != 'c')].sku", ["b"]),
-        ("Message.items[?(@.sku == 'a' || @.sku == 'c')].qty", [1, 9]),
-        ("Message.items[?(@.sku in ['b','c'])].qty", [5, 9]),
-        ("Message.items[?(@.sku nin ['b','c'])].qty", [1]),
-        ("Message.items[?(@.sku =~ /[AB]/i)].qty", [1, 5]),
-        ("Message.items[?(!(@.qty < 5))].sku", ["b", "c"]),
-        ("Message.items[?(@.qty == $.orderId)].sku", []),
-        ("Message.items[?(@.missing)].sku", []),
-        ("Message.items[?(@.qty)].sku", ["a", "b", "c"]),
-        ("Message.items.length()", 3),
-        ("Message.items[*].qty.max()", 9.0),
-        ("Message.metadata.keys()", ["testKey2", "name"]),
-        ("Message.*.name", ["x"]),
-    ],
-)
-def test_jayway_paths(path: str, expected: Any) -> None:
-    assert compile_path(path).read(PAYLOAD) == expected
-
-
-def test_definite_and_indefinite() -> None:
-    assert compile_path("a.b[0]").definite
-    assert not compile_path("a[*]").definite
-    assert not compile_path("$..a").definite
-
-
-def test_json_equality_in_filters_does_not_mix_types() -> None:
-    doc = [{"v": 1}, {"v": "1"}, {"v": True}, {"v": 1.0}]
-    assert compile_path("$[?(@.v == 1)]").read(doc) == [{"v": 1}, {"v": 1.0}]
-
-
-@pytest.mark.parametrize(
-    "bad", ["", "a[", "a..", "a[1:2:3]", "a.b()", "a[?(@.b ==)]", "a[?(@.b =~ x)]"]
-)
-def test_invalid_paths(bad: str) -> None:
-    with pytest.raises(JsonPathError):
-        compile_path(bad)
 
 
 # -- inline JSON ---------------------------------------------------------------------------
