@@ -11,11 +11,11 @@ KNOWN_PACKAGES = {
     "sqs": "conductor-events-sqs",
     "kafka": "conductor-events-kafka",
     "azure": "conductor-events-azure",
+    "amqp_queue": "conductor-events-amqp",
+    "amqp_exchange": "conductor-events-amqp",
 }
 
-CONDUCTOR_SERVER_TYPES = frozenset(
-    {"amqp_queue", "amqp_exchange", "nats", "nats_stream", "jsm", "default"}
-)
+CONDUCTOR_SERVER_TYPES = frozenset({"nats", "nats_stream", "jsm", "default"})
 """Queue types of a Conductor server that no package here provides."""
 
 
@@ -23,7 +23,8 @@ def install_hint(type_name: str) -> str:
     """What to install to get a queue type, in words that fit after a semicolon."""
     package = KNOWN_PACKAGES.get(type_name)
     if package is not None:
-        return f"install {package} (pip install 'conductor-events[{type_name}]')"
+        extra = package.removeprefix("conductor-events-")
+        return f"install {package} (pip install 'conductor-events[{extra}]')"
     if type_name in CONDUCTOR_SERVER_TYPES:
         return "it is a Conductor server queue type that no conductor-events plugin provides"
     return "install the plugin package that provides it (see `conductor-events plugins`)"
