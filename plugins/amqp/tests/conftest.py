@@ -16,7 +16,7 @@ import pytest
 from conductor_events_amqp import plugin as amqp_plugin
 from conductor_events_amqp.client import AmqpQueueClient
 from conductor_events_amqp.settings import AmqpExchangeSettings, AmqpSettings
-from rabbit import Broker, PrivateNode
+from rabbit import Broker, PrivateNode, missing_broker
 
 from conductor_events.plugins import PluginHost
 from conductor_events.testing.servers import ServerStartError
@@ -41,16 +41,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def rabbitmq() -> Broker:
     """The shared broker; skipped (failed under ``CI=true``) when it is not running."""
-    from rabbit import port_open
-
     broker = Broker()
-    if not port_open(broker.host, broker.port):
-        why = (
-            f"RabbitMQ is not listening on {broker.host}:{broker.port}: start it "
-            "(e.g. `systemctl start rabbitmq-server`) to run the AMQP tests"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{why} (CI=true: a missing broker is a failure)")
+    missing = missing_broker(broker, os.environ)
+    if missing is not None:
+        why, fail = missing
+        if fail:
+            pytest.fail(why)
         pytest.skip(why)
     return broker
 

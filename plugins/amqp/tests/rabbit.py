@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,28 @@ def port_open(host: str = HOST, port: int = PORT) -> bool:
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
+        return False
+    return True
+
+
+def missing_broker(broker: Broker, environ: Mapping[str, str]) -> tuple[str, bool] | None:
+    """``None`` when ``broker`` accepts connections; else why not, and whether that fails
+    the tests (``CI=true``: CI machines run RabbitMQ as a service) rather than skipping them."""
+    if port_open(broker.host, broker.port):
+        return None
+    why = (
+        f"RabbitMQ is not listening on {broker.host}:{broker.port}: start it "
+        "(e.g. `systemctl start rabbitmq-server`) to run the AMQP tests"
+    )
+    if environ.get("CI") == "true":
+        return f"{why} (CI=true: a missing broker is a failure)", True
+    return why, False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
         return False
     return True
 
@@ -161,10 +183,14 @@ class PrivateNode(Broker):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
-        # The node's Erlang processes share the group; wait until its port is closed.
-        deadline = time.monotonic() + 15
-        while port_open(HOST, self.port) and time.monotonic() < deadline:
+        # The node's Erlang processes share the group: wait until every one has exited, or
+        # the next start finds the node name still registered and its data directory locked.
+        deadline = time.monotonic() + 30
+        while _group_alive(process.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if _group_alive(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
     def restart(self) -> None:
         self.stop()
