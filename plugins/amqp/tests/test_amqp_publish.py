@@ -7,9 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aio_pika
+import pytest
 from conductor_events_amqp.client import AmqpQueueClient
 from rabbit import Broker, unique
 
+from conductor_events.errors import QueueError
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
@@ -126,3 +128,29 @@ async def test_event_task_completes_and_fails_by_the_brokers_answer(
         assert await rabbitmq.depth(f"{name}.q") == 1
     finally:
         await rabbitmq.delete([f"{name}.q", f"{name}.q.dlq"], [name])
+
+
+async def test_a_queue_declared_otherwise_is_a_clear_error_and_the_client_goes_on(
+    client: AmqpQueueClient, rabbitmq: Broker
+) -> None:
+    """RabbitMQ refuses to declare a queue again with other arguments, and closes the channel
+    for it: the publish names the queue and the arguments, and the next publish (another
+    queue) works on the reopened channel."""
+    taken = unique("taken")
+    connection = await rabbitmq.connect()
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(taken, durable=False)
+    finally:
+        await connection.close()
+    try:
+        with pytest.raises(QueueError) as error:
+            await client.publish(taken, [Message(1)])
+        text = str(error.value)
+        assert text.startswith(f"amqp_queue: cannot declare queue '{taken}' (durable=True")
+        assert "PRECONDITION_FAILED" in text
+        other = unique("other")
+        assert (await client.publish(other, [Message(2)])).ok
+        assert await rabbitmq.depth(other) == 1
+    finally:
+        await rabbitmq.delete([taken])

@@ -174,6 +174,19 @@ class AmqpQueueClient(QueueClient):
         await channel.set_qos(prefetch_count=prefetch)
         return channel
 
+    async def usable(self, channel: AbstractRobustChannel) -> None:
+        """Wait until ``channel`` is open. A channel the broker closed (a declaration it
+        refused) is reopened by the robust connection in the background; this waits for
+        that, within ``connection-timeout``."""
+        deadline = time.monotonic() + self.settings.timeout
+        while channel.is_closed:
+            if time.monotonic() > deadline:
+                raise QueueError(
+                    f"{self.type_name}: the channel to RabbitMQ did not reopen within "
+                    f"{self.settings.timeout:g}s"
+                )
+            await asyncio.sleep(0.05)
+
     # -- declarations -----------------------------------------------------------------------
 
     def queue_arguments(self, location: Location | None = None) -> dict[str, Any]:
@@ -190,6 +203,7 @@ class AmqpQueueClient(QueueClient):
         durable = location.durable if location is not None else True
         exclusive = location.exclusive if location is not None else False
         auto_delete = location.auto_delete if location is not None else False
+        await self.usable(channel)
         try:
             async with asyncio.timeout(self.settings.timeout):
                 queue = await channel.declare_queue(
@@ -212,6 +226,7 @@ class AmqpQueueClient(QueueClient):
     async def declare_exchange(
         self, channel: AbstractRobustChannel, location: Location
     ) -> AbstractExchange:
+        await self.usable(channel)
         try:
             async with asyncio.timeout(self.settings.timeout):
                 exchange = await channel.declare_exchange(
@@ -380,6 +395,7 @@ class AmqpQueueClient(QueueClient):
         ttl = max(1, round(delay * 1000))
         name = f"{queue}.delay.{ttl}"
         channel = await self.channel()
+        await self.usable(channel)
         async with asyncio.timeout(self.settings.timeout):
             await channel.declare_queue(
                 name,
