@@ -230,17 +230,19 @@ class AmqpDelivery(Delivery):
         return self.attempt_number + 1
 
     async def settle_original(self, why: str) -> None:
-        """Ack the original once its copy is confirmed. If its channel is gone the broker
-        delivers the original again as well: a duplicate, never a loss."""
+        """Ack the original (once its copy, if any, is confirmed). An ack that cannot reach
+        the broker (the channel was lost, or closed on an error) is logged, not raised: the
+        broker has the message back and delivers it again (a duplicate, never a loss)."""
         try:
             await self.incoming.ack()
-        except ChannelInvalidStateError:
+        except (ChannelInvalidStateError, AMQPError, ConnectionError) as exc:
             log.warning(
                 "amqp.delivery.stale",
                 queue=self.owner.queue_name,
                 message_id=self.message_id,
                 after=why,
-                hint="the connection was lost; the broker delivers the original again",
+                error=str(exc),
+                hint="the channel was lost; the broker delivers the original again",
             )
 
     async def _ack(self) -> None:
