@@ -13,9 +13,11 @@ KNOWN_PACKAGES = {
     "azure": "conductor-events-azure",
     "amqp_queue": "conductor-events-amqp",
     "amqp_exchange": "conductor-events-amqp",
+    "nats": "conductor-events-nats",
+    "jsm": "conductor-events-nats",
 }
 
-CONDUCTOR_SERVER_TYPES = frozenset({"nats", "nats_stream", "jsm", "default"})
+CONDUCTOR_SERVER_TYPES = frozenset({"nats_stream", "default"})
 """Queue types of a Conductor server that no package here provides."""
 
 
