@@ -174,7 +174,7 @@ def _start_double() -> tuple[subprocess.Popen[str], str]:
         [
             sys.executable,
             "-m",
-            "conductor_events.handlers.testing_double",
+            "conductor_events.testing.conductor_double",
             "--workflow",
             "bench=task_1_ref,task_2_ref",
         ],
@@ -192,7 +192,6 @@ def _start_double() -> tuple[subprocess.Popen[str], str]:
 async def _pipeline_async(ctx: RunContext) -> Sample:
     from bench.local_queue import open_queues
     from conductor_events.handlers.client import ConductorClient
-    from conductor_events.handlers.consume import consume
     from conductor_events.handlers.engines import EnginePool
     from conductor_events.handlers.loader import load_handlers
     from conductor_events.handlers.processor import Disposition, HandlerProcessor
@@ -200,6 +199,7 @@ async def _pipeline_async(ctx: RunContext) -> Sample:
     from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
     from conductor_events.messages import Message
     from conductor_events.queues import SubscribeOptions
+    from conductor_events.testing.handler_consume import consume
 
     definition = {
         "name": "bench",

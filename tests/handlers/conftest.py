@@ -17,9 +17,9 @@ from conductor_events.handlers.loader import event_check, load_handlers
 from conductor_events.handlers.processor import AckPolicy, HandlerProcessor
 from conductor_events.handlers.scripting import ScriptEngine
 from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.conductor_double import ConductorDouble
 
 EVENT = "local:conductor_doug_testing"
 
@@ -67,6 +67,11 @@ async def double() -> AsyncIterator[ConductorDouble]:
 
 def server_settings(url: str, **values: Any) -> ServerSettings:
     return ServerSettings.model_validate({"url": url, "read_timeout": "2s", **values})
+
+
+ATTEMPTS = 1 + server_settings("http://127.0.0.1/api").retries
+"""Times the client sends an idempotent request that keeps failing transiently: a fault
+injected this many times is what a handler sees as a failure."""
 
 
 @pytest.fixture

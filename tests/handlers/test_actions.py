@@ -14,8 +14,10 @@ from conductor_events.handlers.actions import (
     prepare_action,
 )
 from conductor_events.handlers.client import ConductorClient
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.handlers.validation import build_handler
+from conductor_events.testing.conductor_double import ConductorDouble
+
+from .conftest import ATTEMPTS
 
 EVENT = "testEvent"
 MESSAGE = "testMessage"
@@ -263,7 +265,7 @@ async def test_conductor_failures_keep_their_class(
         "action": "complete_task",
         "complete_task": {"workflowId": workflow_id, "taskRefName": "task_1_ref"},
     }
-    double.inject(500, method="POST", path="^/api/tasks$")
+    double.inject(500, times=ATTEMPTS, method="POST", path="^/api/tasks$")
     with pytest.raises(ActionFailure) as raised:
         await run(client, action, {})
     assert raised.value.transient is True

@@ -7,9 +7,9 @@ import socket
 import pytest
 
 from conductor_events.handlers.client import ConductorClient, ConductorError, NotFoundError
-from conductor_events.handlers.testing_double import ConductorDouble
+from conductor_events.testing.conductor_double import ConductorDouble
 
-from .conftest import server_settings
+from .conftest import ATTEMPTS, server_settings
 
 
 def closed_port() -> int:
@@ -78,12 +78,14 @@ async def test_variables_and_terminate(double: ConductorDouble, client: Conducto
 async def test_failure_classes(
     double: ConductorDouble, client: ConductorClient, status: int, transient: bool
 ) -> None:
-    double.inject(status, path="/api/workflow/", message="nope")
+    double.inject(status, times=ATTEMPTS, path="/api/workflow/", message="nope")
     with pytest.raises(ConductorError) as raised:
         await client.get_workflow("any")
     assert raised.value.transient is transient
     assert raised.value.status == status
     assert raised.value.message == f"GET /workflow/any: HTTP {status}: nope"
+    # A transient failure is tried again (GET is idempotent); a request that is wrong is not.
+    assert len(double.requests_to("GET", "^/api/workflow/any$")) == (ATTEMPTS if transient else 1)
 
 
 async def test_conductor_not_answering_at_all_is_transient() -> None:
@@ -97,11 +99,12 @@ async def test_conductor_not_answering_at_all_is_transient() -> None:
 
 async def test_a_slow_answer_times_out_as_transient(double: ConductorDouble) -> None:
     double.inject(None, delay=1.0, path="/api/workflow/")
-    async with ConductorClient(server_settings(double.url, read_timeout="200ms")) as client:
+    settings = server_settings(double.url, read_timeout="200ms", retries=0)
+    async with ConductorClient(settings) as client:
         with pytest.raises(ConductorError) as raised:
             await client.get_workflow("w")
     assert raised.value.transient is True
-    assert "did not answer in time (ReadTimeout)" in raised.value.message
+    assert "did not answer in time (SocketTimeoutError)" in raised.value.message
 
 
 async def test_connections_are_reused(double: ConductorDouble, client: ConductorClient) -> None:

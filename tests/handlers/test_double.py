@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from conductor_events.handlers.testing_double import ConductorDouble
+from conductor_events.testing.conductor_double import ConductorDouble
 
 
 async def test_answers_and_state(double: ConductorDouble) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from conductor_events.handlers.consume import consume
 from conductor_events.handlers.executions import ExecutionKey, ExecutionStatus
 from conductor_events.handlers.processor import (
     NO_HANDLER,
@@ -19,13 +18,14 @@ from conductor_events.handlers.processor import (
     MessageOutcome,
 )
 from conductor_events.handlers.settings import NonTransientPolicy
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.local.store import NewRow
 from conductor_events.messages import Message
 from conductor_events.queues import Delivery, SubscribeOptions
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.conductor_double import ConductorDouble
+from conductor_events.testing.handler_consume import consume
 
-from .conftest import EVENT, HandlerFactory, handler
+from .conftest import ATTEMPTS, EVENT, HandlerFactory, handler
 
 QUEUE = EVENT.split(":", 1)[1]
 SNS_CONDITION = "$.Message.testKey1 == 'level1' && $.Message.metadata.testKey2 == 123456"
@@ -159,7 +159,7 @@ async def test_a_transient_failure_is_nacked_with_backoff_and_not_acked(
     waiting = double.start_workflow("doug")
     processor = await make_processor(handler([complete_task()]))
     processor.policy = AckPolicy(max_attempts=3, initial_backoff=0.0)
-    double.inject(500, method="POST", path="^/api/tasks$")
+    double.inject(500, times=ATTEMPTS, method="POST", path="^/api/tasks$")
     message_id = await publish(queues, sns(waiting))
     first = await process_next(queues, processor)
     assert first.disposition is Disposition.NACKED
@@ -187,7 +187,7 @@ async def test_a_redelivered_message_never_repeats_a_completed_action(
     start = {"action": "start_workflow", "start_workflow": {"name": "doug"}}
     processor = await make_processor(handler([start, complete_task()]))
     processor.policy = AckPolicy(initial_backoff=0.0)
-    double.inject(503, method="POST", path="^/api/tasks$")
+    double.inject(503, times=ATTEMPTS, method="POST", path="^/api/tasks$")
     await publish(queues, sns(waiting))
     first = await process_next(queues, processor)
     assert [a.status for a in first.handlers[0].actions] == [
@@ -209,7 +209,7 @@ async def test_transient_failures_dead_letter_after_the_attempt_limit(
     waiting = double.start_workflow("doug")
     processor = await make_processor(handler([complete_task()]))
     processor.policy = AckPolicy(max_attempts=2, initial_backoff=0.0)
-    double.inject(500, times=5, method="GET", path="^/api/workflow/")
+    double.inject(500, times=2 * ATTEMPTS, method="GET", path="^/api/workflow/")
     await publish(queues, sns(waiting))
     assert (await process_next(queues, processor)).disposition is Disposition.NACKED
     last = await process_next(queues, processor)
@@ -333,12 +333,12 @@ async def test_without_a_dead_letter_destination_the_message_stays_on_the_queue(
     queues: EventQueues, make_processor: HandlerFactory, monkeypatch: Any
 ) -> None:
     """A queue type with no dead-letter destination must not lose a failed message."""
-    from conductor_events.local.client import LocalDelivery
+    from conductor_events.local.client import LocalHandle
 
-    async def no_destination(self: Delivery, reason: str) -> None:
+    async def no_destination(self: LocalHandle, reason: str) -> None:
         raise NotImplementedError
 
-    monkeypatch.setattr(LocalDelivery, "_dead_letter", no_destination)
+    monkeypatch.setattr(LocalHandle, "dead_letter", no_destination)
     processor = await make_processor(handler([complete_task(workflow_id="${workflowId}")]))
     await publish(queues, {"workflowId": "no-such-workflow"})
     outcome = await process_next(queues, processor)

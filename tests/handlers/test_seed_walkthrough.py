@@ -14,15 +14,15 @@ from pathlib import Path
 from conductor_events.config import load_configuration
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.handlers.client import ConductorClient
-from conductor_events.handlers.consume import consume
 from conductor_events.handlers.loader import event_check, load_handlers
 from conductor_events.handlers.processor import Disposition, HandlerProcessor
 from conductor_events.handlers.scripting import ScriptEngine
 from conductor_events.handlers.settings import EventHandlerSettings
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.plugins import PluginHost
 from conductor_events.queues import SubscribeOptions
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.conductor_double import ConductorDouble
+from conductor_events.testing.handler_consume import consume
 
 from .conftest import EVENT, server_settings
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 import conductor_events.local.plugin
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.local.client import LocalQueueClient
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.conductor_double import ConductorDouble
 from tests.support.cli import cli_env
 
 WORKFLOW = "bridge"

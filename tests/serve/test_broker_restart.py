@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.conductor_double import ConductorDouble
 from conductor_events.testing.servers import free_port, stop_process, wait_for_port
 
 from .conftest import (

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from conductor_events.handlers.executions import ExecutionStatus, ExecutionStore
-from conductor_events.handlers.testing_double import ConductorDouble
+from conductor_events.testing.conductor_double import ConductorDouble
 
 from .conftest import (
     EVENT,

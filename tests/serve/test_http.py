@@ -8,7 +8,7 @@ import json
 import signal
 from pathlib import Path
 
-from conductor_events.handlers.testing_double import ConductorDouble
+from conductor_events.testing.conductor_double import ConductorDouble
 
 from .conftest import (
     EVENT,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from conductor_events.handlers.testing_double import ConductorDouble
+from conductor_events.testing.conductor_double import ConductorDouble
 
 from .conftest import (
     EVENT,

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conductor_events.handlers.testing_double import ConductorDouble
 from conductor_events.messages import Message
+from conductor_events.testing.conductor_double import ConductorDouble
 
 from .conftest import (
     EVENT,

@@ -46,6 +46,13 @@ def _address(
     help="On SIGTERM or SIGINT, how long messages in hand may take to finish before they "
     "are returned to their queue.",
 )
+@click.option(
+    "--require-conductor",
+    is_flag=True,
+    help="Exit with status 2 when the Conductor server cannot be used at start-up "
+    "(unreachable, credentials refused, wrong base path), instead of logging a warning and "
+    "going on (conductor.server.require-at-start).",
+)
 @config_options
 @pass_app
 def serve(
@@ -53,6 +60,7 @@ def serve(
     handler_paths: tuple[str, ...],
     http: tuple[str, int] | None,
     shutdown_timeout: float,
+    require_conductor: bool,
 ) -> None:
     """Run the event handlers as a service: one listener per event of the active handlers,
     each action sent to the Conductor server (conductor.server.url).
@@ -60,15 +68,14 @@ def serve(
     Handler files are reloaded when they change and on SIGHUP. SIGTERM or SIGINT stops
     receiving, lets messages in hand finish (--shutdown-timeout), returns the rest to their
     queue and exits 0; a second signal exits at once. Messages are acked only after their
-    actions succeeded, so nothing is lost."""
+    actions succeeded, so nothing is lost.
+
+    At start, one request checks that Conductor answers and accepts the credentials; when it
+    does not, a warning says why (or, with --require-conductor, the command exits 2)."""
     from conductor_events.serve.service import ServiceConfig, run_service
     from conductor_events.serve.signals import ServiceSignals
 
-    if not app.debug:  # one line per request would drown the service's own lines
-        import logging
-
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-    config = ServiceConfig(handler_paths, http, shutdown_timeout)
+    config = ServiceConfig(handler_paths, http, shutdown_timeout, require_conductor)
     signals = ServiceSignals()
 
     async def run() -> None:

@@ -10,18 +10,21 @@ The parts, one module each:
   ``javascript`` conditions in an embedded QuickJS engine with limits, and ``value-param``;
 * :mod:`~conductor_events.handlers.jsonpath`, :mod:`~conductor_events.handlers.templates` and
   :mod:`~conductor_events.handlers.inline_json`: ``${...}`` substitution as Conductor does it;
-* :mod:`~conductor_events.handlers.client`: the Conductor REST client (httpx), over the
-  keep-alive transport of :mod:`~conductor_events.handlers.transport`;
+* :mod:`~conductor_events.handlers.client`: the Conductor REST client (aiohttp), with its
+  retry rules (only idempotent requests are sent twice) and start-up probe;
 * :mod:`~conductor_events.handlers.actions`: ``complete_task``, ``fail_task``,
   ``start_workflow``, ``terminate_workflow``, ``update_workflow_variables``;
 * :mod:`~conductor_events.handlers.executions`: execution records, so redelivery never repeats
   a completed action;
 * :mod:`~conductor_events.handlers.registry`: handlers compiled and grouped by event;
 * :mod:`~conductor_events.handlers.processor`: one delivery through the matching handlers,
-  then the ack policy; :mod:`~conductor_events.handlers.consume`: a bounded consume loop;
+  then the ack policy;
 * :mod:`~conductor_events.handlers.settings`: ``conductor.server.*`` and
-  ``conductor.event-handlers.*``;
-* :mod:`~conductor_events.handlers.testing_double`: an in-process Conductor API double.
+  ``conductor.event-handlers.*``.
+
+Test tools live with the conformance kit: the Conductor API double in
+:mod:`conductor_events.testing.conductor_double`, a bounded consume loop in
+:mod:`conductor_events.testing.handler_consume`.
 
 Importing this package imports nothing heavy: the JavaScript engine and the HTTP client are
 imported by the modules that use them.

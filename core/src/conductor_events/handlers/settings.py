@@ -1,8 +1,10 @@
 """``conductor.server.*`` and ``conductor.event-handlers.*``: the settings event handlers use.
 
-``conductor.server.*`` says where the Conductor server is and how to authenticate: no
-authentication, a bearer token (``auth.token``), or an Orkes application key and secret
-(``auth.key`` and ``auth.secret``) exchanged for a token. ``conductor.event-handlers.*`` holds
+``conductor.server.*`` says where the Conductor server is, how to reach it (proxy, TLS
+trust, timeouts, retries) and how to authenticate: no authentication, a bearer token
+(``auth.token``), or an Orkes application key and secret (``auth.key`` and ``auth.secret``)
+exchanged for a token. The proxy and TLS keys are named as the Conductor Python SDK names them
+(``proxy``, ``ssl_ca_cert``, ``verify_ssl``). ``conductor.event-handlers.*`` holds
 the handler files, the condition engine's limits, the retry policy and the execution records.
 """
 
@@ -112,6 +114,37 @@ class ServerSettings(SectionSettings):
     max_connections: int = Field(
         default=50, ge=1, description="Connections kept open to the server at most."
     )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Times a request is sent again after a transient failure (connection "
+        "lost, read timeout, HTTP 429 or 5xx), after 0.2s, then twice as long each time; only "
+        "idempotent requests are, and `start_workflow` only when the connection could not "
+        "be opened (nothing was sent).",
+    )
+    proxy: SecretStr | None = Field(
+        default=None,
+        description="HTTP proxy for every request to the server, e.g. "
+        "`http://proxy.example.com:3128` (it may hold a user and password, so it is masked). "
+        "Unset: the `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` environment "
+        "variables apply.",
+    )
+    ssl_ca_cert: str | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities to trust for an `https://` "
+        "server (a private CA), instead of the system's trust store.",
+    )
+    verify_ssl: bool = Field(
+        default=True,
+        description="Check the server's TLS certificate; `false` only for a test server.",
+    )
+    require_at_start: bool = Field(
+        default=False,
+        description="`serve`: exit with status 2 when the server cannot be used at start-up "
+        "(unreachable, credentials refused, wrong base path), instead of logging a warning and "
+        "going on (`--require-conductor`).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -119,6 +152,13 @@ class ServerSettings(SectionSettings):
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError("url must start with http:// or https:// and a host")
         return url
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, proxy: SecretStr | None) -> SecretStr | None:
+        if proxy is not None and not re.match(r"^https?://[^/\s]+", proxy.get_secret_value()):
+            raise ValueError("proxy must start with http:// or https:// and a host")
+        return proxy
 
 
 class NonTransientPolicy(enum.StrEnum):

@@ -1,8 +1,9 @@
 """Wiring the service together: configuration, handlers, Conductor client, listeners, HTTP.
 
 :func:`run_service` is what ``conductor-events serve`` runs. It refuses to start with a
-configuration or handler file that has problems (exit 2), and otherwise runs until SIGTERM or
-SIGINT, then returns after a graceful stop.
+configuration or handler file that has problems (exit 2), probes the Conductor server once
+(a warning when it cannot be used, or exit 2 with ``--require-conductor``), and otherwise runs
+until SIGTERM or SIGINT, then returns after a graceful stop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from conductor_events.errors import ConductorEventsError
 
 if TYPE_CHECKING:
+    from conductor_events.handlers.client import ConductorClient
     from conductor_events.runtime import EventQueues
     from conductor_events.serve.signals import ServiceSignals
 
@@ -25,6 +27,12 @@ log = structlog.get_logger(__name__)
 
 class NoHandlersError(ConductorEventsError):
     """The service was given no handler files."""
+
+    exit_code = 2
+
+
+class ConductorUnavailableError(ConductorEventsError):
+    """The Conductor server could not be used at start-up, and it is required."""
 
     exit_code = 2
 
@@ -38,11 +46,40 @@ class ServiceConfig:
             ``conductor.event-handlers.definitions``.
         http: ``(host, port)`` of the HTTP endpoint, or ``None`` for none.
         shutdown_timeout: seconds messages in hand get to finish on a stop.
+        require_conductor: exit at start when the Conductor server cannot be used (else
+            ``conductor.server.require-at-start`` decides).
     """
 
     handler_paths: Sequence[str] = field(default_factory=tuple)
     http: tuple[str, int] | None = None
     shutdown_timeout: float = 30.0
+    require_conductor: bool = False
+
+
+async def probe_conductor(client: ConductorClient, required: bool) -> None:
+    """One request to Conductor before any message is taken, so a wrong URL, proxy or
+    credential shows at start rather than as the first message's failure. Not required (the
+    default), a problem is a warning and the service goes on: messages wait on their queue
+    and are retried until Conductor answers.
+
+    Raises:
+        ConductorUnavailableError: ``required``, and Conductor cannot be used.
+    """
+    problem = await client.probe()
+    if problem is None:
+        log.info("serve.conductor.reachable", url=client.base_url)
+        return
+    if required:
+        raise ConductorUnavailableError(
+            f"{problem}; not starting, as --require-conductor or "
+            "conductor.server.require-at-start asks"
+        )
+    log.warning(
+        "serve.conductor.unreachable",
+        url=client.base_url,
+        problem=problem,
+        then="starting anyway; actions fail and their messages are retried until it answers",
+    )
 
 
 async def run_service(queues: EventQueues, config: ServiceConfig, signals: ServiceSignals) -> None:
@@ -90,9 +127,9 @@ async def run_service(queues: EventQueues, config: ServiceConfig, signals: Servi
         )
         loaded = source.load()
         loaded.raise_for_problems()
-        client = await stack.enter_async_context(
-            ConductorClient(queues.config.section(ServerSettings))
-        )
+        server = queues.config.section(ServerSettings)
+        client = await stack.enter_async_context(ConductorClient(server))
+        await probe_conductor(client, config.require_conductor or server.require_at_start)
         base = HandlerProcessor.create(loaded.handlers, engines, client, settings)
         stack.callback(base.close)
         metrics = ServiceMetrics()

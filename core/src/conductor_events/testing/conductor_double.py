@@ -4,7 +4,9 @@ It answers the endpoints :class:`~conductor_events.handlers.client.ConductorClie
 Conductor's request and response shapes, and keeps workflows, tasks and variables, so a test
 checks what a handler *did* (the task is COMPLETED, its output holds the message id) rather
 than which calls were made. Unknown ids get Conductor's answers (404, or 204 for a task), and
-faults can be injected: an HTTP status (500, 429, ...) and delays, per method and path.
+faults can be injected: an HTTP status (500, 429, ...), delays, and a connection dropped after
+the request was handled (the server did the work, the client got no answer), per method and
+path. It serves plain HTTP, or HTTPS with a certificate the test provides.
 
 Endpoints, each mirroring a Conductor resource (paths below ``/api``):
 
@@ -25,7 +27,15 @@ Endpoints, each mirroring a Conductor resource (paths below ``/api``):
                                                 workflow (as ``WorkflowExecutor.updateTask``)
 ``POST   /token``                               Orkes ``TokenResource``: ``{keyId, keySecret}``
                                                 -> ``{token}``
+``GET    /metadata/workflow``                   ``MetadataResource.getAll``: the registered
+                                                definitions (``short=true``: without tasks)
 ==============================================  ===============================================
+
+Its limits: nothing else of Conductor's API is there (no task polling, no event handler,
+search, queue or admin resources; any other path answers 404); HTTP/1.1 with
+``Content-Length`` bodies only (no chunked requests); one event loop, state in memory, gone when
+it stops; a toy decider (below) rather than Conductor's; ``idempotencyKey`` of a start request
+is not honoured (each ``POST /workflow`` starts a workflow).
 
 Errors use Conductor's ``ErrorResponse`` body: ``{status, message, instance, retryable}``.
 
@@ -36,8 +46,9 @@ workflow along; it is not a workflow engine.
 
 Use it in a test with ``async with ConductorDouble() as double:`` (it serves on 127.0.0.1 on a
 free port, on the running event loop), or as a process:
-``python -m conductor_events.handlers.testing_double --workflow NAME=task_ref,...``, which
-prints its URL.
+``python -m conductor_events.testing.conductor_double --workflow NAME=task_ref,...``, which
+prints its URL. It lives in the conformance kit's package (``pip install
+'conductor-events[testing]'``), not in the service's modules.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import itertools
 import json
 import re
 import signal
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -89,7 +101,9 @@ class RecordedRequest:
 @dataclass
 class Fault:
     """An injected fault: ``times`` matching requests get ``delay`` seconds of wait, then
-    ``status`` (or their normal answer when ``status`` is ``None``)."""
+    ``status`` (or their normal answer when ``status`` is ``None``). With ``drop``, the request
+    is handled as usual (its effect happens) and the connection is closed instead of
+    answering: a lost answer, as when a network path fails after the server took the request."""
 
     status: int | None
     times: int
@@ -97,6 +111,7 @@ class Fault:
     path: re.Pattern[str] | None = None
     delay: float = 0.0
     message: str = "injected failure"
+    drop: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.times <= 0:
@@ -137,6 +152,7 @@ class ConductorDouble:
     Args:
         token: require ``Authorization: Bearer <token>`` on every request.
         key_id, key_secret: require an Orkes token from ``POST /token`` in ``X-Authorization``.
+        ssl_context: serve HTTPS with this server context (its certificate must name 127.0.0.1).
     """
 
     def __init__(
@@ -145,6 +161,7 @@ class ConductorDouble:
         token: str | None = None,
         key_id: str | None = None,
         key_secret: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.definitions: dict[tuple[str, int], WorkflowDef] = {}
         self.workflows: dict[str, dict[str, Any]] = {}
@@ -162,16 +179,18 @@ class ConductorDouble:
         self._serving: set[asyncio.Task[None]] = set()
         self.port = 0
         self._seq = itertools.count(1)
+        self._ssl = ssl_context
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """The API base URL, as ``conductor.server.url`` takes it."""
-        return f"http://127.0.0.1:{self.port}/api"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/api"
 
     async def start(self, port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=self._ssl)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -290,10 +309,13 @@ class ConductorDouble:
         path: str | None = None,
         delay: float = 0.0,
         message: str = "injected failure",
+        drop: bool = False,
     ) -> Fault:
         """Make the next ``times`` requests matching ``method`` and the ``path`` regex wait
-        ``delay`` seconds and answer ``status`` (``None``: answer normally after the delay)."""
-        fault = Fault(status, times, method, re.compile(path) if path else None, delay, message)
+        ``delay`` seconds and answer ``status`` (``None``: answer normally after the delay).
+        ``drop``: handle them, then close the connection without an answer."""
+        pattern = re.compile(path) if path else None
+        fault = Fault(status, times, method, pattern, delay, message, drop)
         self.faults.append(fault)
         return fault
 
@@ -330,6 +352,8 @@ class ConductorDouble:
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
                 response = await self._handle(method, target, headers, body)
+                if response is None:
+                    break  # an injected dropped connection: the work is done, no answer
                 writer.write(_encode_response(response))
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
@@ -342,7 +366,8 @@ class ConductorDouble:
 
     async def _handle(
         self, method: str, target: str, headers: dict[str, str], raw: bytes
-    ) -> _Response:
+    ) -> _Response | None:
+        """The answer, or ``None`` when an injected fault drops the connection instead."""
         parts = urlsplit(target)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -352,6 +377,7 @@ class ConductorDouble:
             return _error(400, "Invalid JSON in the request body")
         if self.record_requests:
             self.requests.append(RecordedRequest(method, path, query, headers, body))
+        drop = False
         for fault in self.faults:
             if fault.matches(method, path):
                 fault.times -= 1
@@ -359,13 +385,15 @@ class ConductorDouble:
                     await asyncio.sleep(fault.delay)
                 if fault.status is not None:
                     return _error(fault.status, fault.message)
+                drop = fault.drop
                 break
         try:
             if path != "/api/token":
                 self._authenticate(headers)
-            return await self._route(method, path, query, body)
+            response = await self._route(method, path, query, body)
         except HttpError as exc:
-            return _error(exc.status, exc.message, **exc.extra)
+            response = _error(exc.status, exc.message, **exc.extra)
+        return None if drop else response
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         if self._bearer is not None and headers.get("authorization") != f"Bearer {self._bearer}":
@@ -386,6 +414,7 @@ class ConductorDouble:
     ) -> list[tuple[str, re.Pattern[str], Callable[..., Awaitable[_Response]]]]:
         return [
             ("POST", re.compile(r"/api/token"), self._token),
+            ("GET", re.compile(r"/api/metadata/workflow"), self._definitions),
             ("POST", re.compile(r"/api/workflow"), self._start),
             ("GET", re.compile(r"/api/workflow/([^/]+)"), self._get_workflow),
             ("DELETE", re.compile(r"/api/workflow/([^/]+)"), self._terminate),
@@ -404,6 +433,19 @@ class ConductorDouble:
         token = uuid.uuid4().hex
         self._tokens.add(token)
         return _json(200, {"token": token})
+
+    async def _definitions(self, *, query: dict[str, str], body: Any) -> _Response:
+        short = query.get("short", "false").lower() == "true"
+        found = []
+        for definition in self.definitions.values():
+            entry: dict[str, Any] = {"name": definition.name, "version": definition.version}
+            if not short:
+                entry["tasks"] = [
+                    {"name": ref, "taskReferenceName": ref, "type": kind}
+                    for ref, kind in definition.tasks
+                ]
+            found.append(entry)
+        return _json(200, found)
 
     def _definition(self, name: str, version: int | None) -> WorkflowDef:
         if version is None:

@@ -1,7 +1,8 @@
-"""A bounded consume loop: receive deliveries of one event and process each.
+"""A bounded consume loop for tests and benchmarks: receive deliveries of one event and run
+each through a :class:`~conductor_events.handlers.processor.HandlerProcessor`.
 
-This is the building block for tools, tests and benchmarks that process what is waiting on a
-queue and stop; a long-running service runs its own loop around
+It processes what is waiting on a queue and stops, which is what a test or a benchmark needs;
+a long-running service runs its own loop around
 :meth:`~conductor_events.handlers.processor.HandlerProcessor.process` (signals, several
 events, health).
 """
