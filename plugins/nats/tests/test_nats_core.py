@@ -35,7 +35,7 @@ async def test_a_closing_group_member_hands_what_it_holds_to_its_group(
 
     got: dict[str, object] = {}
     while len(got) < 5:
-        delivery = await second.receive(timeout=5)
+        delivery = await second.receive(timeout=10)
         assert delivery is not None, f"only {len(got)} of 5 reached the group's other member"
         got[delivery.message.id] = delivery.message.payload
         await delivery.ack()

@@ -4,6 +4,7 @@ carry, and a consumer name that another subject already uses."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +14,26 @@ from conductor_events_nats.settings import stream_name_for
 
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import DeliveryState, SubscribeOptions
+from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions, Subscription
+
+GUARD = 60.0
+"""A hang fails the test instead of blocking the run (not a timing assertion)."""
 
 HOLD = SubscribeOptions(max_in_flight=10, prefetch=1, drain_timeout=0)
 
 Make = Callable[..., JetStreamQueueClient]
+
+
+async def dead_lettered(main: Subscription, dead_letters: Subscription) -> Delivery:
+    """Keep the main subscription fetching (a message past the limit is dead-lettered when it
+    arrives) until the dead-letter subscription receives one; nothing may reach ``main``."""
+    async with asyncio.timeout(GUARD):
+        while True:
+            delivery = await main.receive(timeout=0.2)
+            assert delivery is None, f"{delivery.message.id} was delivered past the limit"
+            dead = await dead_letters.receive(timeout=0.2)
+            if dead is not None:
+                return dead
 
 
 async def stored(raw: Any, subject: str) -> int:
@@ -38,10 +54,8 @@ async def test_a_message_never_settled_is_dead_lettered_past_max_deliver(
         assert delivery is not None
         assert delivery.attempt == attempt
     # the third delivery is past max-deliver: dead-lettered on arrival, never handed out
-    assert await subscription.receive(timeout=1.5) is None
     dead_letters = await client.subscribe(f"{subject}.dlq", HOLD)
-    dead = await dead_letters.receive(timeout=10)
-    assert dead is not None
+    dead = await dead_lettered(subscription, dead_letters)
     assert dead.message.id == sent.id
     assert dead.message.payload == sent.payload
     assert dead.message.headers == {"tenant": "Zürich"}
@@ -75,10 +89,8 @@ async def test_a_failed_dead_letter_publish_leaves_the_message_unacked(
     # dead-lettered on arrival: the message was kept, not acked or dropped
     dead_subject = f"{subject}.dlq"
     await raw.jsm().add_stream(name=stream_name_for(dead_subject), subjects=[dead_subject])
-    assert await subscription.receive(timeout=3) is None
     dead_letters = await client.subscribe(dead_subject, HOLD)
-    dead = await dead_letters.receive(timeout=10)
-    assert dead is not None, "the message was lost when dead-lettering failed"
+    dead = await dead_lettered(subscription, dead_letters)
     assert dead.message.id == sent.id
     await dead.ack()
     await dead_letters.close()
