@@ -44,6 +44,7 @@ async def test_past_the_attempt_limit_a_nack_dead_letters_with_the_reason(
     assert raw["x-conductor-dlq-attempts"] == 2
     await delivery.ack()
     await dead.close()
+    assert f"{queue}.dlq.dlq" not in client.declared_queues
 
 
 async def test_an_exchange_dead_letters_its_bound_queue(

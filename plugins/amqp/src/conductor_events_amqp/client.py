@@ -248,13 +248,15 @@ class AmqpQueueClient(QueueClient):
         self, channel: AbstractRobustChannel, location: Location
     ) -> AbstractRobustQueue:
         """The queue a consumer of ``location`` reads, declared (and bound to its exchange),
-        and its dead-letter queue."""
+        and its dead-letter queue (unless it is a dead-letter queue itself)."""
         queue = await self.declare_queue(channel, location.queue, location)
         if location.kind == "exchange":
             exchange = await self.declare_exchange(channel, location)
             async with asyncio.timeout(self.settings.timeout):
                 await queue.bind(exchange, routing_key=location.routing_key)
-        await self.declare_queue(channel, self.dead_letter_queue(location.queue))
+        if not location.queue.endswith(self.settings.dead_letter_suffix):
+            # A dead-letter queue read as a queue gets no dead-letter queue of its own.
+            await self.declare_queue(channel, self.dead_letter_queue(location.queue))
         return queue
 
     async def declare(self, text: str) -> None:
