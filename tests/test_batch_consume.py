@@ -12,7 +12,13 @@ from structlog.testing import capture_logs
 from conductor_events.errors import DeliveryStateError, QueueError
 from conductor_events.local.client import LocalQueueClient
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions, Subscription
+from conductor_events.queues import (
+    Delivery,
+    DeliveryHandle,
+    DeliveryState,
+    SubscribeOptions,
+    Subscription,
+)
 from conductor_events.runtime import EventQueues
 
 
@@ -147,28 +153,26 @@ class _Refusing(Subscription):
 
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         taken, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
-        return [_RefusingDelivery(self, message) for message in taken]
+        return [Delivery(message, 1, _RefusingHandle(self, message)) for message in taken]
 
 
-class _RefusingDelivery(Delivery):
-    __slots__ = ("_owner",)
-
+class _RefusingHandle(DeliveryHandle):
     def __init__(self, owner: _Refusing, message: Message) -> None:
-        super().__init__(message, 1)
         self._owner = owner
+        self.message = message
 
-    async def _ack(self) -> None:
+    async def ack(self) -> None:
         if self.message.id in self._owner.refuse:
             raise QueueError(f"the broker refused {self.message.id}")
         self._owner.acked.append(self.message.id)
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
+    async def nack(self, delay: float, reason: str | None) -> None:
         self._owner.waiting.append(self.message)
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         pass
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         owner = self._owner
         owner.releasing += 1
         owner.most_releasing_at_once = max(owner.most_releasing_at_once, owner.releasing)

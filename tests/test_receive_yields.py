@@ -45,7 +45,7 @@ async def test_other_tasks_run_while_a_buffered_backlog_is_consumed(
         received.append(first)
         # One fetch claimed the whole backlog: from here on every delivery is buffered, and
         # nothing in the loop below waits for I/O.
-        assert len(subscription._buffer) == BACKLOG - 1
+        assert subscription.buffered == BACKLOG - 1
         other = asyncio.create_task(other_task())
         while len(received) < BACKLOG:
             if batch is None:

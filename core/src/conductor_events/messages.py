@@ -45,8 +45,9 @@ def new_message_id() -> str:
 class Message:
     """One message to publish, or one that was received.
 
-    ``Message(payload, id=None, headers=None, key=None, created_at=None)``: an id, headers or
-    creation time left out (or ``None``) is a new id, no headers and now.
+    ``Message(payload, id=None, headers=None, key=None, created_at=None)`` is its one
+    constructor, for publishers and for backends building received messages alike: an id,
+    headers or creation time left out (or ``None``) is a new id, no headers and now.
 
     ``key`` orders, groups or partitions messages; each backend maps it (SQS FIFO group id,
     Kafka record key, Service Bus session or partition key). ``created_at`` is seconds since
@@ -87,42 +88,6 @@ _set_id: _SlotSetter = _slots["id"].__set__
 _set_headers: _SlotSetter = _slots["headers"].__set__
 _set_key: _SlotSetter = _slots["key"].__set__
 _set_created_at: _SlotSetter = _slots["created_at"].__set__
-
-
-@dataclass(slots=True)
-class _ReceivedMessage:
-    """:class:`Message`'s fields in the same order, not frozen: the fast way to build one.
-
-    Its instances never escape: :func:`build_received_message` turns each into a
-    :class:`Message` by assigning ``__class__``, which Python allows between classes whose
-    instances have the same slots, and which keeps every field as it was set.
-    """
-
-    payload: JsonValue
-    id: str
-    headers: Mapping[str, str]
-    key: str | None
-    created_at: float
-
-
-def build_received_message(
-    payload: JsonValue,
-    message_id: str,
-    headers: Mapping[str, str],
-    key: str | None,
-    created_at: float,
-) -> Message:
-    """The same :class:`Message` as ``Message(payload, message_id, headers, key, created_at)``,
-    built in about two thirds of the time.
-
-    Consumers build one per received message, at Kafka's rates a visible share of what they
-    spend per message; plain slot stores in an unfrozen twin, then the class switched, beat
-    the constructor's stores into a frozen instance.
-    """
-    message: Any = _ReceivedMessage(payload, message_id, headers, key, created_at)
-    message.__class__ = Message
-    built: Message = message
-    return built
 
 
 def encode_payload(payload: JsonValue) -> bytes:

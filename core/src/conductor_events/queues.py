@@ -7,10 +7,13 @@ publish to ``sqs:...`` goes straight to the SQS client, never through the other 
 Consuming is pull-based: :meth:`QueueClient.subscribe` opens a :class:`Subscription`, whose
 :meth:`~Subscription.receive` hands out :class:`Delivery` objects one at a time, and
 :meth:`~Subscription.receive_batch` and :meth:`~Subscription.ack_many` many at a time, for
-consumers whose per-message cost matters. The base classes here carry the parts every backend
-would otherwise write again (settlement state, in-flight limits, prefetch buffering, graceful
-drain), so a backend implements only the broker calls: ``_fetch``, ``_ack``, ``_nack``,
-``_extend`` and optionally ``_dead_letter``, ``_release`` and the batched ``_ack_many``.
+consumers whose per-message cost matters. The core carries the parts every backend would
+otherwise write again (settlement state, in-flight limits, prefetch buffering, graceful
+drain), so a backend implements only the broker calls: its :class:`Subscription` subclass
+fetches (``_fetch``, optionally a batched ``_ack_many`` and ``_close``), and each message it
+fetches becomes a ``Delivery(message, attempt, handle)`` whose :class:`DeliveryHandle` makes
+the broker calls that settle it. ``Delivery`` is final and keeps its own state: a backend
+never writes it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, final
 
 import structlog
 
@@ -136,35 +139,110 @@ class DeliveryState(enum.Enum):
     RELEASED = "released"
 
 
-class Delivery(ABC):
-    """A received message that must be settled exactly once: acked, nacked or dead-lettered.
+class DeliveryHandle(ABC):
+    """A backend's side of one received message: the broker calls that settle it.
 
-    ``attempt`` counts deliveries of this message, starting at 1. ``dead_letter_reason`` is set
-    on messages read from a dead-letter destination. Backends subclass this and implement the
-    ``_``-prefixed broker calls; the public methods keep the state and tell the subscription.
+    A backend builds one per message it fetches, keeping in it whatever settling the message
+    needs (an SQS receipt handle, a Kafka record and its partition, a Service Bus message), and
+    hands it to the core as :attr:`Delivery.handle`. Users reach the broker's raw data through
+    it (``delivery.handle.offset`` on Kafka, for example); each backend documents its handle.
+
+    Only :class:`Delivery` calls these methods, each time after checking the delivery is still
+    pending. When one raises, the delivery stays pending: the caller may nack it, and a closing
+    subscription returns it with :meth:`release`. The delivery's state is the core's; a handle
+    never changes it.
     """
 
-    __slots__ = ("_subscription", "attempt", "dead_letter_reason", "message", "state")
+    __slots__ = ()
+
+    @abstractmethod
+    async def ack(self) -> None:
+        """The message was handled: the broker must not deliver it again."""
+
+    @abstractmethod
+    async def nack(self, delay: float, reason: str | None) -> None:
+        """Deliver the message again after ``delay`` seconds (never negative). Past the
+        backend's attempt limit, move it to the dead-letter destination with ``reason``."""
+
+    @abstractmethod
+    async def extend(self, seconds: float) -> None:
+        """Keep the message from other consumers for ``seconds`` more from now."""
+
+    async def dead_letter(self, reason: str) -> None:
+        """Move the message to the dead-letter destination now, keeping ``reason``.
+
+        The default raises :class:`NotImplementedError`: the queue type has no dead-letter
+        destination (a consumer then keeps the message on the queue instead).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}: this queue type has no dead-letter destination"
+        )
+
+    async def release(self) -> None:
+        """Give back a message that was not handled (a subscription closing); the default is
+        an immediate nack. Backends that can return a message without counting an attempt
+        override this."""
+        await self.nack(0.0, None)
+
+
+@final
+class Delivery:
+    """A received message that must be settled exactly once: acked, nacked or dead-lettered.
+
+    ``Delivery(message, attempt, handle, *, dead_letter_reason=None)`` is built by a backend's
+    :meth:`Subscription._fetch`: ``attempt`` counts deliveries of this message, starting at 1;
+    ``handle`` is the backend's :class:`DeliveryHandle`; ``dead_letter_reason`` is set on
+    messages read from a dead-letter destination.
+
+    The class is final: backends do not subclass it. Its methods check the state, call the
+    handle, and only then change the state, in one place (:func:`_change_state`), which also
+    frees the delivery's place in its subscription's in-flight limit.
+    """
+
+    __slots__ = ("_state", "_subscription", "attempt", "dead_letter_reason", "handle", "message")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{cls.__name__} cannot subclass Delivery, which is final: a backend builds "
+            "Delivery(message, attempt, handle) with its own DeliveryHandle"
+        )
 
     def __init__(
-        self, message: Message, attempt: int, *, dead_letter_reason: str | None = None
+        self,
+        message: Message,
+        attempt: int,
+        handle: DeliveryHandle,
+        *,
+        dead_letter_reason: str | None = None,
     ) -> None:
         self.message = message
         self.attempt = attempt
+        self.handle = handle
         self.dead_letter_reason = dead_letter_reason
-        self.state = DeliveryState.PENDING
+        self._state = _PENDING
         self._subscription: Subscription | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Delivery(message_id={self.message.id!r}, attempt={self.attempt}, "
+            f"state={self._state.value})"
+        )
+
+    @property
+    def state(self) -> DeliveryState:
+        """Where the delivery is in its life; changed only by its own methods."""
+        return self._state
 
     @property
     def settled(self) -> bool:
-        return self.state is not DeliveryState.PENDING
+        return self._state is not _PENDING
 
     async def ack(self) -> None:
         """Confirm the message was handled; the broker will not deliver it again."""
-        if self.state is not _PENDING:
+        if self._state is not _PENDING:
             _require_pending(self, "ack")
-        await self._ack()
-        self.__mark(DeliveryState.ACKED)
+        await self.handle.ack()
+        _change_state((self,), _ACKED, self._subscription)
 
     async def nack(self, delay: float = 0.0, reason: str | None = None) -> None:
         """Hand the message back for redelivery after ``delay`` seconds.
@@ -173,57 +251,56 @@ class Delivery(ABC):
         instead, keeping ``reason`` (why the last attempt failed) with it.
         """
         _require_pending(self, "nack")
-        await self._nack(max(0.0, delay), reason)
-        self.__mark(DeliveryState.NACKED)
+        await self.handle.nack(max(0.0, delay), reason)
+        _change_state((self,), DeliveryState.NACKED, self._subscription)
 
     async def dead_letter(self, reason: str) -> None:
-        """Move the message to the dead-letter destination now, with the reason."""
+        """Move the message to the dead-letter destination now, with the reason.
+
+        Raises :class:`NotImplementedError` when the queue type has none.
+        """
         _require_pending(self, "dead-letter")
-        await self._dead_letter(reason)
-        self.__mark(DeliveryState.DEAD_LETTERED)
+        await self.handle.dead_letter(reason)
+        _change_state((self,), DeliveryState.DEAD_LETTERED, self._subscription)
 
     async def extend(self, seconds: float) -> None:
         """Keep the message invisible to other consumers for ``seconds`` more from now."""
         _require_pending(self, "extend")
-        await self._extend(seconds)
+        await self.handle.extend(seconds)
 
     async def release(self) -> None:
-        """Return an unhandled message to the queue at once (used on shutdown)."""
-        if self.settled:
+        """Return an unhandled message to the queue at once (used on shutdown); nothing to do
+        when it is settled already."""
+        if self._state is not _PENDING:
             return
-        await self._release()
-        self.__mark(DeliveryState.RELEASED)
-
-    @abstractmethod
-    async def _ack(self) -> None: ...
-
-    @abstractmethod
-    async def _nack(self, delay: float, reason: str | None) -> None: ...
-
-    @abstractmethod
-    async def _extend(self, seconds: float) -> None: ...
-
-    async def _dead_letter(self, reason: str) -> None:
-        raise NotImplementedError(f"{type(self).__name__} has no dead-letter destination")
-
-    async def _release(self) -> None:
-        """Undo this delivery; the default is an immediate nack."""
-        await self._nack(0.0, None)
-
-    def __mark(self, state: DeliveryState) -> None:
-        self.state = state
-        if self._subscription is not None:
-            self._subscription._on_settled((self,))
+        await self.handle.release()
+        _change_state((self,), DeliveryState.RELEASED, self._subscription)
 
 
 _PENDING = DeliveryState.PENDING
+_ACKED = DeliveryState.ACKED
 
 
 def _require_pending(delivery: Delivery, action: str) -> None:
-    if delivery.state is not _PENDING:
+    if delivery._state is not _PENDING:
+        state = delivery._state.value
         raise DeliveryStateError(
-            f"cannot {action} message {delivery.message.id}: it was already {delivery.state.value}"
+            f"cannot {action} message {delivery.message.id}: it was already {state}"
         )
+
+
+def _change_state(
+    deliveries: Sequence[Delivery], state: DeliveryState, subscription: Subscription | None
+) -> None:
+    """The one place a delivery's state changes: after its handle's broker call succeeded.
+
+    Tells the subscription that handed the deliveries out (``None`` for one never handed out),
+    which frees their places under ``max_in_flight``.
+    """
+    for delivery in deliveries:
+        delivery._state = state
+    if subscription is not None:
+        subscription._on_settled(deliveries)
 
 
 class Subscription(ABC):
@@ -239,14 +316,15 @@ class Subscription(ABC):
         self.options = options
         self._buffer: deque[Delivery] = deque()
         self._in_flight: set[Delivery] = set()
-        self._settled = asyncio.Event()
+        self._settlement = asyncio.Event()
         self._fetch_lock = asyncio.Lock()
         self._closed = False
         self._yield_at = 0.0
 
     @abstractmethod
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        """Fetch up to ``max_messages``, waiting at most ``timeout`` seconds for the first.
+        """Fetch up to ``max_messages``, waiting at most ``timeout`` seconds for the first,
+        each as ``Delivery(message, attempt, handle)`` with the backend's own handle.
 
         Return an empty list on timeout. Called by one task at a time.
         """
@@ -300,6 +378,24 @@ class Subscription(ABC):
             await self._yield_to_loop()
         return await self._take(max_messages, timeout)
 
+    @property
+    def buffered(self) -> int:
+        """Deliveries fetched and not yet handed out by ``receive`` or ``receive_batch``."""
+        return len(self._buffer)
+
+    def _discard_buffered(self, predicate: Callable[[DeliveryHandle], bool]) -> int:
+        """Take back the buffered deliveries whose handle ``predicate`` accepts, before they
+        are handed out; returns how many. For a backend whose broker will deliver them again
+        anyway (Kafka, when a rebalance takes their partition away): they are neither settled
+        nor released, so the backend answers for them reaching a consumer again.
+        """
+        kept = [d for d in self._buffer if not predicate(d.handle)]
+        discarded = len(self._buffer) - len(kept)
+        if discarded:
+            self._buffer.clear()
+            self._buffer.extend(kept)
+        return discarded
+
     async def _yield_to_loop(self) -> None:
         """Let the event loop run its other tasks once, then again ``yield_interval`` later.
 
@@ -322,7 +418,7 @@ class Subscription(ABC):
         pending.
         """
         for delivery in deliveries:
-            if delivery.state is not _PENDING:
+            if delivery._state is not _PENDING:
                 _require_pending(delivery, "ack")
             if delivery._subscription is not self:
                 raise DeliveryStateError(
@@ -333,17 +429,19 @@ class Subscription(ABC):
             raise DeliveryStateError("cannot ack one delivery twice in one ack_many call")
         if not deliveries:
             return
-        errors = await self._ack_many(deliveries)
+        errors = await self._ack_many([delivery.handle for delivery in deliveries])
+        if len(errors) != len(deliveries):
+            raise QueueError(
+                f"{type(self).__name__}._ack_many returned {len(errors)} outcomes for "
+                f"{len(deliveries)} deliveries; every delivery stays pending"
+            )
         failed = [(d, e) for d, e in zip(deliveries, errors, strict=True) if e is not None]
         acked = (
             [d for d, e in zip(deliveries, errors, strict=True) if e is None]
             if failed
             else deliveries
         )
-        acked_state = DeliveryState.ACKED
-        for delivery in acked:
-            delivery.state = acked_state
-        self._on_settled(acked)
+        _change_state(acked, _ACKED, self)
         if failed:
             summary = "; ".join(f"{d.message.id}: {e}" for d, e in failed)
             raise QueueError(
@@ -351,16 +449,17 @@ class Subscription(ABC):
                 f"pending: {summary}"
             ) from failed[0][1]
 
-    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
-        """Ack deliveries at the broker; one entry per delivery, ``None`` where it was acked.
+    async def _ack_many(self, handles: Sequence[DeliveryHandle]) -> list[Exception | None]:
+        """Ack messages at the broker, given their handles (all from this subscription's
+        ``_fetch``); one entry per handle, ``None`` where it was acked.
 
-        Must not raise for a single delivery's failure. The default acks them one by one;
+        Must not raise for a single message's failure. The default acks them one by one;
         a backend with a batch call (or with acks that are only bookkeeping) overrides this.
         """
         errors: list[Exception | None] = []
-        for delivery in deliveries:
+        for handle in handles:
             try:
-                await delivery._ack()
+                await handle.ack()
             except Exception as exc:
                 errors.append(exc)
             else:
@@ -411,19 +510,20 @@ class Subscription(ABC):
                 self._buffer.extend(fetched)
 
     async def _wait_for_settlement(self, deadline: float | None) -> bool:
-        self._settled.clear()
+        self._settlement.clear()
         wait = self.poll_interval if deadline is None else deadline - time.monotonic()
         if wait <= 0:
             return False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._settled.wait(), wait)
+            await asyncio.wait_for(self._settlement.wait(), wait)
         return True
 
     def _on_settled(self, deliveries: Sequence[Delivery]) -> None:
-        """Deliveries were settled (or returned). Backends may extend this to react, e.g. to
-        fetch again now that there is room; call ``super()._on_settled`` first."""
+        """Deliveries handed out by this subscription were settled (or returned), their state
+        already changed. Backends may extend this to react, e.g. to fetch again now that there
+        is room; call ``super()._on_settled`` first."""
         self._in_flight.difference_update(deliveries)
-        self._settled.set()
+        self._settlement.set()
 
     def __aiter__(self) -> Self:
         return self
@@ -445,9 +545,9 @@ class Subscription(ABC):
         await _release_all(buffered)
         deadline = time.monotonic() + self.options.drain_timeout
         while self._in_flight and time.monotonic() < deadline:
-            self._settled.clear()
+            self._settlement.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._settled.wait(), deadline - time.monotonic())
+                await asyncio.wait_for(self._settlement.wait(), deadline - time.monotonic())
         if self._in_flight:
             log.warning("subscription.drain.timeout", returned=len(self._in_flight))
             await _release_all(list(self._in_flight))

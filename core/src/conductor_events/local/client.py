@@ -14,14 +14,14 @@ import structlog
 from conductor_events.errors import MalformedSinkError
 from conductor_events.local.settings import LocalQueueSettings
 from conductor_events.local.store import LocalStore, NewRow, Row
-from conductor_events.messages import (
-    Message,
-    PublishFailure,
-    PublishResult,
-    build_received_message,
-    decode_payload,
+from conductor_events.messages import Message, PublishFailure, PublishResult, decode_payload
+from conductor_events.queues import (
+    Delivery,
+    DeliveryHandle,
+    QueueClient,
+    SubscribeOptions,
+    Subscription,
 )
-from conductor_events.queues import Delivery, QueueClient, SubscribeOptions, Subscription
 
 log = structlog.get_logger(__name__)
 
@@ -115,67 +115,78 @@ class LocalSubscription(Subscription):
             self._wakeup.clear()
             receipt, rows = await store.claim(self._location, max_messages, self._visibility)
             if rows:
-                return [LocalDelivery(self._client, self._location, row, receipt) for row in rows]
+                return [_delivery(store, self._location, row, receipt) for row in rows]
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.closed:
                 return []
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), min(remaining, self.poll_interval))
 
-    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+    async def _ack_many(self, handles: Sequence[DeliveryHandle]) -> list[Exception | None]:
         """One transaction for the whole batch: one commit instead of one per message."""
-        own = [d for d in deliveries if isinstance(d, LocalDelivery)]
-        if len(own) != len(deliveries):
-            return await super()._ack_many(deliveries)
-        deleted = await self._client.store.ack_many([(d._seq, d._receipt) for d in own])
-        for delivery, ok in zip(own, deleted, strict=True):
+        own = [h for h in handles if isinstance(h, LocalHandle)]
+        if len(own) != len(handles):
+            return await super()._ack_many(handles)
+        deleted = await self._client.store.ack_many([(h.seq, h.receipt) for h in own])
+        for handle, ok in zip(own, deleted, strict=True):
             if not ok:
-                delivery._lost("ack")
+                handle.lost("ack")
         return [None] * len(own)
 
     async def _close(self) -> None:
         self._client._unwatch(self._location, self._wakeup)
 
 
-class LocalDelivery(Delivery):
-    __slots__ = ("_client", "_queue", "_receipt", "_seq")
+def _delivery(store: LocalStore, queue: str, row: Row, receipt: int) -> Delivery:
+    message = Message(decode_payload(row.body), row.id, row.headers, row.key, row.created_at)
+    handle = LocalHandle(store, queue, row.seq, receipt, row.id, row.attempts)
+    return Delivery(message, row.attempts, handle, dead_letter_reason=row.dead_letter_reason)
 
-    def __init__(self, client: LocalQueueClient, queue: str, row: Row, receipt: int) -> None:
-        message = build_received_message(
-            decode_payload(row.body), row.id, row.headers, row.key, row.created_at
-        )
-        super().__init__(message, row.attempts, dead_letter_reason=row.dead_letter_reason)
-        self._client = client
-        self._queue = queue
-        self._seq = row.seq
-        self._receipt = receipt
 
-    def _lost(self, action: str) -> None:
+class LocalHandle(DeliveryHandle):
+    """A claimed row of a local queue: ``queue``, its sequence number ``seq`` and the claim's
+    ``receipt``, which a later claim of the same row (after the visibility timeout) replaces,
+    so that a settlement that comes too late changes nothing."""
+
+    __slots__ = ("_store", "attempt", "message_id", "queue", "receipt", "seq")
+
+    def __init__(
+        self, store: LocalStore, queue: str, seq: int, receipt: int, message_id: str, attempt: int
+    ) -> None:
+        self._store = store
+        self.queue = queue
+        self.seq = seq
+        self.receipt = receipt
+        self.message_id = message_id
+        self.attempt = attempt
+
+    def lost(self, action: str) -> None:
+        """The claim had expired: log it; the message is delivered again."""
         log.warning(
             "local.delivery.expired",
             action=action,
-            queue=self._queue,
-            message_id=self.message.id,
+            queue=self.queue,
+            message_id=self.message_id,
             hint="the visibility timeout passed first; the message is delivered again",
         )
 
-    async def _ack(self) -> None:
-        if not await self._client.store.ack(self._seq, self._receipt):
-            self._lost("ack")
+    async def ack(self) -> None:
+        if not await self._store.ack(self.seq, self.receipt):
+            self.lost("ack")
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
-        store = self._client.store
-        if not await store.nack(self._queue, self._seq, self._receipt, self.attempt, delay, reason):
-            self._lost("nack")
+    async def nack(self, delay: float, reason: str | None) -> None:
+        store = self._store
+        if not await store.nack(self.queue, self.seq, self.receipt, self.attempt, delay, reason):
+            self.lost("nack")
 
-    async def _extend(self, seconds: float) -> None:
-        if not await self._client.store.extend(self._seq, self._receipt, seconds):
-            self._lost("extend")
+    async def extend(self, seconds: float) -> None:
+        if not await self._store.extend(self.seq, self.receipt, seconds):
+            self.lost("extend")
 
-    async def _dead_letter(self, reason: str) -> None:
-        if not await self._client.store.dead_letter(self._seq, self._receipt, reason):
-            self._lost("dead-letter")
+    async def dead_letter(self, reason: str) -> None:
+        if not await self._store.dead_letter(self.seq, self.receipt, reason):
+            self.lost("dead-letter")
 
-    async def _release(self) -> None:
-        if not await self._client.store.release(self._seq, self._receipt):
-            self._lost("release")
+    async def release(self) -> None:
+        if not await self._store.release(self.seq, self.receipt):
+            self.lost("release")

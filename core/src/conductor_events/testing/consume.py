@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, Subscription
+from conductor_events.queues import Delivery, DeliveryHandle, Subscription
 from conductor_events.testing.harness import Harness
 
 POLL = 0.2
@@ -125,6 +125,13 @@ class _Consumer:
     async def accept(self, delivery: Delivery) -> None:
         message = delivery.message
         self.result.deliveries.append(message.id)
+        handle: object = delivery.handle  # typed, but a backend's code may not be
+        if not isinstance(handle, DeliveryHandle):
+            self.problems.append(
+                f"message {message.id} arrived with a {type(handle).__name__} as its "
+                "handle: _fetch must build Delivery(message, attempt, handle) with a "
+                "DeliveryHandle of the backend's"
+            )
         sent = self.expected.get(message.id)
         if sent is None:
             self.problems.append(

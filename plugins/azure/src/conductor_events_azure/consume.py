@@ -36,7 +36,7 @@ from azure.servicebus.exceptions import (
 
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, decode_payload
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_azure.client import describe_error, open_handler
 
 if TYPE_CHECKING:
@@ -110,7 +110,9 @@ class AzureSubscription(Subscription):
         self._watchdog: asyncio.Task[None] | None = None
         self._delayed: set[asyncio.Task[None]] = set()
         self._reopen = False
-        self._delayed_deliveries: set[AzureDelivery] = set()
+        self._delayed_handles: set[AzureHandle] = set()
+        self.held: set[AzureHandle] = set()
+        """Handles of messages received and not settled: the locks the watchdog renews."""
 
     @property
     def receiver(self) -> ServiceBusReceiver:
@@ -170,7 +172,14 @@ class AzureSubscription(Subscription):
             self._reopen = True
             await asyncio.sleep(min(timeout, 0.5))
             return []
-        return [AzureDelivery(self, message) for message in received]
+        return [self._delivery(message) for message in received]
+
+    def _delivery(self, received: ServiceBusReceivedMessage) -> Delivery:
+        message = to_message(received)
+        attempt = (received.delivery_count or 0) + 1
+        handle = AzureHandle(self, received, message.id, attempt)
+        self.held.add(handle)
+        return Delivery(message, attempt, handle, dead_letter_reason=_reason(received))
 
     # -- lock renewal ------------------------------------------------------------------------
 
@@ -180,9 +189,7 @@ class AzureSubscription(Subscription):
         automatic = receive.max_lock_renewal_duration
         margin = receive.lock_renewal_margin.total_seconds()
         while not self.closed:
-            held = [
-                d for d in list(self._in_flight) if isinstance(d, AzureDelivery) and not d.settled
-            ]
+            held = [handle for handle in self.held if not handle.settled]
             shortest = min((d.lock_span for d in held), default=4.0)
             await asyncio.sleep(min(1.0, max(0.05, shortest / 8)))
             now = datetime.datetime.now(datetime.UTC)
@@ -205,18 +212,18 @@ class AzureSubscription(Subscription):
 
     # -- delayed nacks -----------------------------------------------------------------------
 
-    def _abandon_later(self, delivery: AzureDelivery, delay: float) -> None:
-        task = asyncio.create_task(self._abandon_after(delivery, delay))
+    def _abandon_later(self, handle: AzureHandle, delay: float) -> None:
+        task = asyncio.create_task(self._abandon_after(handle, delay))
         self._delayed.add(task)
-        self._delayed_deliveries.add(delivery)
+        self._delayed_handles.add(handle)
         task.add_done_callback(self._delayed.discard)
 
-    async def _abandon_after(self, delivery: AzureDelivery, delay: float) -> None:
+    async def _abandon_after(self, handle: AzureHandle, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
         finally:
-            self._delayed_deliveries.discard(delivery)
-        await delivery.abandon_quietly()
+            self._delayed_handles.discard(handle)
+        await handle.abandon_quietly()
 
     async def _close(self) -> None:
         if self._watchdog is not None:
@@ -226,9 +233,10 @@ class AzureSubscription(Subscription):
         # Delayed nacks are due now: abandon them before the receiver goes.
         for task in list(self._delayed):
             task.cancel()
-        for delivery in list(self._delayed_deliveries):
-            await delivery.abandon_quietly()
-        self._delayed_deliveries.clear()
+        for handle in list(self._delayed_handles):
+            await handle.abandon_quietly()
+        self._delayed_handles.clear()
+        self.held.clear()
         receiver, self._receiver = self._receiver, None
         if receiver is not None:
             try:
@@ -237,14 +245,35 @@ class AzureSubscription(Subscription):
                 log.warning("azure.receiver.close.failed", error=str(exc))
 
 
-class AzureDelivery(Delivery):
-    __slots__ = ("_owner", "lock_span", "received", "received_at", "renew_until", "renewing")
+class AzureHandle(DeliveryHandle):
+    """A message received in PEEK_LOCK mode, as ``delivery.handle``: the SDK's
+    ``ServiceBusReceivedMessage`` is ``received`` (sequence number, lock token, properties)."""
 
-    def __init__(self, owner: AzureSubscription, received: ServiceBusReceivedMessage) -> None:
-        attempt = (received.delivery_count or 0) + 1
-        super().__init__(to_message(received), attempt, dead_letter_reason=_reason(received))
+    __slots__ = (
+        "_owner",
+        "attempt",
+        "lock_span",
+        "message_id",
+        "received",
+        "received_at",
+        "renew_until",
+        "renewing",
+        "settled",
+    )
+
+    def __init__(
+        self,
+        owner: AzureSubscription,
+        received: ServiceBusReceivedMessage,
+        message_id: str,
+        attempt: int,
+    ) -> None:
         self._owner = owner
         self.received = received
+        self.message_id = message_id
+        self.attempt = attempt
+        self.settled = False
+        """Settled at the broker (or left to its lock): no renewals any more."""
         self.received_at = datetime.datetime.now(datetime.UTC)
         until = received.locked_until_utc
         span = (until - self.received_at).total_seconds() if until is not None else 30.0
@@ -267,7 +296,7 @@ class AzureDelivery(Delivery):
                 log.warning(
                     "azure.lock.lost",
                     location=self._owner.location.canonical,
-                    message_id=self.message.id,
+                    message_id=self.message_id,
                     error=describe_error(exc, "renew-lock"),
                     hint="the lock could not be renewed; the message is delivered again",
                 )
@@ -279,7 +308,7 @@ class AzureDelivery(Delivery):
             "azure.delivery.lock_lost",
             action=action,
             location=self._owner.location.canonical,
-            message_id=self.message.id,
+            message_id=self.message_id,
             error=describe_error(exc, action),
             hint="the lock expired or was lost first; the message is delivered again",
         )
@@ -305,8 +334,17 @@ class AzureDelivery(Delivery):
                 describe_error(exc, f"{action} on azure:{self._owner.location.canonical}")
             ) from exc
 
-    async def _ack(self) -> None:
+    def _done(self) -> None:
+        self.settled = True
+        self._owner.held.discard(self)
+
+    async def ack(self) -> None:
         await self._settle_on_broker("complete")
+        self._done()
+
+    async def nack(self, delay: float, reason: str | None) -> None:
+        await self._nack(delay, reason)
+        self._done()
 
     async def _nack(self, delay: float, reason: str | None) -> None:
         limit = self._owner.client.settings.receive.max_deliveries
@@ -335,9 +373,9 @@ class AzureDelivery(Delivery):
         try:
             await self._owner.receiver.abandon_message(self.received)
         except Exception as exc:
-            log.debug("azure.delayed_abandon.skipped", message_id=self.message.id, error=str(exc))
+            log.debug("azure.delayed_abandon.skipped", message_id=self.message_id, error=str(exc))
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         try:
             await self._owner.receiver.renew_message_lock(self.received)
         except (MessageLockLostError, MessageAlreadySettled) as exc:
@@ -347,10 +385,15 @@ class AzureDelivery(Delivery):
         if self.renew_until is None or wanted > self.renew_until:
             self.renew_until = wanted
 
-    async def _dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str) -> None:
         await self._settle_on_broker(
             "dead-letter", reason=reason[:_REASON_LIMIT], error_description=reason[:_REASON_LIMIT]
         )
+        self._done()
+
+    async def release(self) -> None:
+        await self._release()
+        self._done()
 
     async def _release(self) -> None:
         """Return the message unprocessed (shutdown): the AMQP Released outcome, as the SDK

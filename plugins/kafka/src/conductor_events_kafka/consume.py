@@ -31,8 +31,8 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition  # type: ignore[i
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from conductor_events.errors import QueueError
-from conductor_events.messages import build_received_message, decode_payload
-from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions, Subscription
+from conductor_events.messages import Message, decode_payload
+from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_kafka import wire
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ _generations = itertools.count(1)
 _NO_HEADERS: dict[str, str] = {}
 _MESSAGE_ID = wire.MESSAGE_ID
 _DLQ_REASON = wire.DLQ_REASON
-_PENDING = DeliveryState.PENDING
 
 
 class _Partition:
@@ -146,8 +145,7 @@ class KafkaSubscription(Subscription):
         return True
 
     async def abort(self) -> None:
-        """Stop after a failed start."""
-        self._closed = True
+        """Stop after a failed start (nothing was received: nothing to settle or commit)."""
         await self._stop_committer()
         with contextlib.suppress(Exception):
             await self._consumer.stop()
@@ -203,9 +201,8 @@ class KafkaSubscription(Subscription):
             )
         for tp in gone:
             del self._partitions[tp]
-        kept = [d for d in self._buffer if not (isinstance(d, KafkaDelivery) and d.tp in gone)]
-        self._buffer.clear()
-        self._buffer.extend(kept)
+        # Not handed out yet: the new owner of their partitions delivers them instead.
+        self._discard_buffered(lambda handle: isinstance(handle, KafkaHandle) and handle.tp in gone)
         log.debug(
             "kafka.partitions.revoked",
             topic=self.topic,
@@ -251,27 +248,27 @@ class KafkaSubscription(Subscription):
             for _, state, target in targets:
                 state.committed = target
 
-    def _owns(self, delivery: KafkaDelivery) -> bool:
-        """Whether the delivery's partition is still assigned as when it was fetched."""
-        state = self._partitions.get(delivery.tp)
-        return state is not None and state.generation == delivery.generation
+    def _owns(self, handle: KafkaHandle) -> bool:
+        """Whether the record's partition is still assigned as when it was fetched."""
+        state = self._partitions.get(handle.tp)
+        return state is not None and state.generation == handle.generation
 
-    def _settle(self, delivery: KafkaDelivery) -> None:
-        """A delivery is done (acked or dead-lettered): let the commit pass it."""
-        self._settle_run(delivery.tp, delivery.generation, [delivery.record.offset])
+    def _settle(self, handle: KafkaHandle) -> None:
+        """A record is done (acked or dead-lettered): let the commit pass it."""
+        self._settle_run(handle.tp, handle.generation, [handle.record.offset])
         self._dirty.set()
 
-    def _settle_offsets(self, deliveries: Iterable[KafkaDelivery]) -> None:
-        """Settle deliveries a run at a time: consecutive ones of one partition and one
+    def _settle_offsets(self, handles: Iterable[KafkaHandle]) -> None:
+        """Settle records a run at a time: consecutive ones of one partition and one
         assignment (as a fetched batch comes) share one bookkeeping lookup."""
         tp: Any = None
         generation = 0
         offsets: list[int] = []
-        for delivery in deliveries:
-            if delivery.tp is not tp or delivery.generation != generation:
+        for handle in handles:
+            if handle.tp is not tp or handle.generation != generation:
                 self._settle_run(tp, generation, offsets)
-                tp, generation, offsets = delivery.tp, delivery.generation, []
-            offsets.append(delivery.record.offset)
+                tp, generation, offsets = handle.tp, handle.generation, []
+            offsets.append(handle.record.offset)
         self._settle_run(tp, generation, offsets)
         self._dirty.set()
 
@@ -290,26 +287,26 @@ class KafkaSubscription(Subscription):
             return
         state.settle(offsets)
 
-    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+    async def _ack_many(self, handles: Sequence[DeliveryHandle]) -> list[Exception | None]:
         """Acks are bookkeeping here (the commit loop stores the offsets), so a batch is one
         pass over the offsets and cannot fail."""
         # The base class checked that each came from this subscription: all are ours.
-        self._settle_offsets(cast("Sequence[KafkaDelivery]", deliveries))
-        return [None] * len(deliveries)
+        self._settle_offsets(cast("Sequence[KafkaHandle]", handles))
+        return [None] * len(handles)
 
     # -- fetching --------------------------------------------------------------------------
 
-    def _schedule(self, delivery: KafkaDelivery, delay: float) -> None:
-        """Hand ``delivery``'s record out again after ``delay`` seconds (still pending)."""
+    def _schedule(self, handle: KafkaHandle, delay: float) -> None:
+        """Hand ``handle``'s record out again after ``delay`` seconds (still pending)."""
         heapq.heappush(
             self._retries,
             (
                 time.monotonic() + delay,
                 next(self._retry_seq),
-                delivery.generation,
-                delivery.tp,
-                delivery.record,
-                delivery.attempt + 1,
+                handle.generation,
+                handle.tp,
+                handle.record,
+                handle.attempt + 1,
             ),
         )
 
@@ -320,7 +317,7 @@ class KafkaSubscription(Subscription):
             _, _, generation, tp, record, attempt = heapq.heappop(self._retries)
             state = self._partitions.get(tp)
             if state is not None and state.generation == generation:
-                due.append(KafkaDelivery(self, generation, tp, record, attempt))
+                due.append(_delivery(self, generation, tp, record, attempt))
         return due
 
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
@@ -347,97 +344,106 @@ class KafkaSubscription(Subscription):
                 state = self._partitions[tp] = _Partition()
             state.fetched([record.offset for record in records])
             generation = state.generation
-            deliveries += [KafkaDelivery(self, generation, tp, record, 1) for record in records]
+            deliveries += [_delivery(self, generation, tp, record, 1) for record in records]
         return deliveries
 
     # -- dead-lettering --------------------------------------------------------------------
 
-    async def _send_to_dlq(self, delivery: KafkaDelivery, reason: str) -> None:
+    async def _send_to_dlq(self, handle: KafkaHandle, reason: str) -> None:
         topic = self.client.settings.dlq_topic_for(self.topic)
         headers = [
             (name, value)
-            for name, value in delivery.record_headers
+            for name, value in handle.record_headers
             if not name.startswith("conductor.dlq.")
         ]
         if not any(name == wire.MESSAGE_ID for name, _ in headers):
-            headers.append((wire.MESSAGE_ID, delivery.message.id.encode()))
+            headers.append((wire.MESSAGE_ID, handle.message_id.encode()))
         headers += [
             (wire.DLQ_REASON, reason.encode()),
-            (wire.DLQ_TOPIC, delivery.topic.encode()),
-            (wire.DLQ_PARTITION, str(delivery.partition).encode()),
-            (wire.DLQ_OFFSET, str(delivery.offset).encode()),
-            (wire.DLQ_ATTEMPTS, str(delivery.attempt).encode()),
+            (wire.DLQ_TOPIC, handle.topic.encode()),
+            (wire.DLQ_PARTITION, str(handle.partition).encode()),
+            (wire.DLQ_OFFSET, str(handle.offset).encode()),
+            (wire.DLQ_ATTEMPTS, str(handle.attempt).encode()),
         ]
         try:
-            await self.client.send_record(topic, delivery.record_key, delivery.value, headers)
+            await self.client.send_record(topic, handle.record_key, handle.value, headers)
         except (KafkaError, QueueError, OSError) as exc:
             log.error(
                 "kafka.dlq.publish.failed",
                 topic=self.topic,
                 dlq_topic=topic,
-                partition=delivery.partition,
-                offset=delivery.offset,
-                message_id=delivery.message.id,
+                partition=handle.partition,
+                offset=handle.offset,
+                message_id=handle.message_id,
                 error=str(exc),
             )
             raise QueueError(
-                f"kafka: dead-lettering {delivery.message.id} to {topic!r} failed: {exc}; "
+                f"kafka: dead-lettering {handle.message_id} to {topic!r} failed: {exc}; "
                 "the record is not acked"
             ) from exc
         log.info(
             "kafka.dlq.published",
             topic=self.topic,
             dlq_topic=topic,
-            message_id=delivery.message.id,
+            message_id=handle.message_id,
             reason=reason,
         )
 
 
-class KafkaDelivery(Delivery):
-    """A record from a Kafka partition. The raw record is available: ``topic``, ``partition``,
-    ``offset``, ``record_key`` (bytes), ``record_headers`` (name, bytes) and ``value`` (bytes),
-    for example to read a value that is not UTF-8."""
+def _delivery(
+    owner: KafkaSubscription, generation: int, tp: Any, record: Any, attempt: int
+) -> Delivery:
+    """The delivery of a fetched record. Runs once per record at the consumer's full rate:
+    calls kept to the minimum."""
+    raw_headers = record.headers
+    if raw_headers:
+        user_headers, own = wire.split_headers(raw_headers)
+    else:
+        user_headers, own = {}, _NO_HEADERS
+    raw_key = record.key
+    key = None if raw_key is None else raw_key.decode("utf-8", "replace")
+    message_id = own.get(_MESSAGE_ID)
+    if not message_id:  # none, or an empty header: no id
+        message_id = f"{record.partition}-{record.offset}"
+    elif key == message_id:
+        key = None  # the publisher had no key: the record key is the message id
+    value = record.value
+    payload = None if value is None else decode_payload(value)
+    if owner._conductor_shape:
+        payload = wire.conductor_shape(wire.text(raw_key), user_headers, payload)
+    timestamp = record.timestamp
+    message = Message(
+        payload, message_id, user_headers, key, timestamp / 1000 if timestamp else time.time()
+    )
+    handle = KafkaHandle(owner, generation, tp, record, attempt, message_id)
+    reason = own.get(_DLQ_REASON)
+    if reason is None:
+        return Delivery(message, attempt, handle)
+    return Delivery(message, attempt, handle, dead_letter_reason=reason)
 
-    __slots__ = ("_owner", "generation", "record", "tp")
+
+class KafkaHandle(DeliveryHandle):
+    """A record from a Kafka partition, as ``delivery.handle``. The raw record is available:
+    ``topic``, ``partition``, ``offset``, ``record_key`` (bytes), ``record_headers`` (name,
+    bytes) and ``value`` (bytes), for example to read a value that is not UTF-8."""
+
+    __slots__ = ("_owner", "attempt", "generation", "message_id", "record", "tp")
 
     def __init__(
-        self, owner: KafkaSubscription, generation: int, tp: Any, record: Any, attempt: int
+        self,
+        owner: KafkaSubscription,
+        generation: int,
+        tp: Any,
+        record: Any,
+        attempt: int,
+        message_id: str,
     ) -> None:
-        # Runs once per record at the consumer's full rate: calls kept to the minimum.
-        raw_headers = record.headers
-        if raw_headers:
-            user_headers, own = wire.split_headers(raw_headers)
-        else:
-            user_headers, own = {}, _NO_HEADERS
-        raw_key = record.key
-        key = None if raw_key is None else raw_key.decode("utf-8", "replace")
-        message_id = own.get(_MESSAGE_ID)
-        if not message_id:  # none, or an empty header: no id
-            message_id = f"{record.partition}-{record.offset}"
-        elif key == message_id:
-            key = None  # the publisher had no key: the record key is the message id
-        value = record.value
-        payload = None if value is None else decode_payload(value)
-        if owner._conductor_shape:
-            payload = wire.conductor_shape(wire.text(raw_key), user_headers, payload)
-        timestamp = record.timestamp
-        # Delivery.__init__'s stores made here: the call costs a visible share per record.
-        # (a test in plugins/kafka/tests/test_kafka_consume.py checks every slot is set.)
-        self.message = build_received_message(
-            payload,
-            message_id,
-            user_headers,
-            key,
-            timestamp / 1000 if timestamp else time.time(),
-        )
-        self.attempt = attempt
-        self.dead_letter_reason = own.get(_DLQ_REASON)
-        self.state = _PENDING
-        self._subscription = None
         self._owner = owner
         self.generation = generation
         self.tp = tp
         self.record = record
+        self.attempt = attempt
+        self.message_id = message_id
 
     @property
     def topic(self) -> str:
@@ -465,36 +471,37 @@ class KafkaDelivery(Delivery):
         value: bytes | None = self.record.value
         return value
 
-    async def _ack(self) -> None:
+    async def ack(self) -> None:
         self._owner._settle(self)
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
-        if not self._owner._owns(self):
+    async def nack(self, delay: float, reason: str | None) -> None:
+        owner = self._owner
+        if not owner._owns(self):
             return  # its partition moved: the new owner delivers it again
-        if self.attempt >= self._owner._max_deliveries:
+        if self.attempt >= owner._max_deliveries:
             why = reason or f"nacked {self.attempt} times"
             try:
-                await self._owner._send_to_dlq(self, why)
+                await owner._send_to_dlq(self, why)
             except QueueError:
                 # Not acked, not lost: delivered again, and dead-lettering is tried again.
-                self._owner._schedule(self, max(delay, DLQ_RETRY_DELAY))
+                owner._schedule(self, max(delay, DLQ_RETRY_DELAY))
                 return
-            self._owner._settle(self)
+            owner._settle(self)
             return
-        self._owner._schedule(self, delay)
+        owner._schedule(self, delay)
 
-    async def _dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str) -> None:
         await self._owner._send_to_dlq(self, reason)
         self._owner._settle(self)
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         """Kafka has no visibility timeout: a record stays pending until it is settled."""
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         if not self._owner.closed:
             self._owner._schedule(self, 0.0)
         # Closing: the record stays pending, so the final commit stops before it and the
         # group's next consumer of the partition receives it.
 
 
-__all__ = ["KafkaDelivery", "KafkaSubscription", "TopicPartition"]
+__all__ = ["KafkaHandle", "KafkaSubscription", "TopicPartition"]

@@ -28,7 +28,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conductor_events.errors import QueueError
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_sqs.batching import Outcome
 from conductor_events_sqs.signals import DaemonThreads, Signal
 from conductor_events_sqs.wire import (
@@ -158,7 +158,7 @@ class SqsSubscription(Subscription):
         self._idle_pause = settings.poll_time_duration.total_seconds()
         ahead = min(options.prefetch, options.max_in_flight)
         self._max_receivers = min(MAX_RECEIVERS, math.ceil(ahead / settings.batch_size))
-        self._ready: deque[SqsDelivery] = deque()
+        self._ready: deque[Delivery] = deque()
         self._requested = 0
         self._receivers = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -175,7 +175,7 @@ class SqsSubscription(Subscription):
     def _room(self) -> int:
         """Messages the receivers may still ask for: read-ahead stays within ``prefetch``,
         and everything held within ``max_in_flight``."""
-        ahead = len(self._buffer) + len(self._ready) + self._requested
+        ahead = self.buffered + len(self._ready) + self._requested
         return min(
             self.options.prefetch - ahead, self.options.max_in_flight - self.in_flight - ahead
         )
@@ -183,7 +183,7 @@ class SqsSubscription(Subscription):
     @property
     def unsettled(self) -> int:
         """Deliveries received and not settled: in flight, or buffered for a handler."""
-        return self.in_flight + len(self._buffer) + len(self._ready)
+        return self.in_flight + self.buffered + len(self._ready)
 
     def _spawn(self) -> None:
         self._receivers += 1
@@ -219,7 +219,7 @@ class SqsSubscription(Subscription):
                     return
                 backoff = self._idle_pause or 0.1
                 if received:
-                    self._ready.extend(SqsDelivery(self, raw) for raw in received)
+                    self._ready.extend(_delivery(self, raw) for raw in received)
                     self._arrived.fire()
                     if (
                         len(received) == count
@@ -303,22 +303,22 @@ class SqsSubscription(Subscription):
             taken.append(self._ready.popleft())
         return taken
 
-    async def _ack_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+    async def _ack_many(self, handles: Sequence[DeliveryHandle]) -> list[Exception | None]:
         """The whole batch at once: DeleteMessageBatch calls of 10, no waiting for more."""
-        own = [d for d in deliveries if isinstance(d, SqsDelivery)]
-        if len(own) != len(deliveries):  # not ours: the base class's one-by-one path
-            return await super()._ack_many(deliveries)
-        outcomes = await self.client.delete_now(self.queue, [d.receipt_handle for d in own])
+        own = [h for h in handles if isinstance(h, SqsHandle)]
+        if len(own) != len(handles):  # not ours: the base class's one-by-one path
+            return await super()._ack_many(handles)
+        outcomes = await self.client.delete_now(self.queue, [h.receipt_handle for h in own])
         errors: list[Exception | None] = []
-        for delivery, outcome in zip(own, outcomes, strict=True):
+        for handle, outcome in zip(own, outcomes, strict=True):
             try:
-                delivery._check(outcome, "ack")
+                handle.check(outcome, "ack")
             except QueueError as exc:
                 errors.append(exc)
             else:
                 errors.append(None)
         self.client.forget_returned(
-            d.sqs_message_id for d, error in zip(own, errors, strict=True) if error is None
+            h.sqs_message_id for h, error in zip(own, errors, strict=True) if error is None
         )
         return errors
 
@@ -360,67 +360,80 @@ def _release_raw(client: SqsQueueClient, queue_url: str, received: list[RawMessa
     client.release_now(queue_url, received)
 
 
-class SqsDelivery(Delivery):
-    """A received SQS message. ``attempt`` counts deliveries: SQS's ApproximateReceiveCount, less
-    the receives this client gave back unhandled (prefetched, or returned at close)."""
+def _delivery(subscription: SqsSubscription, raw: RawMessage) -> Delivery:
+    """The delivery of a ReceiveMessage entry. ``attempt`` counts deliveries: SQS's
+    ApproximateReceiveCount, less the receives this client gave back unhandled (prefetched,
+    or returned at close)."""
+    message, meta = received_message(raw)
+    system = raw.get("Attributes") or {}
+    reason = meta.get("dead_letter_reason")
+    source_arn = system.get("DeadLetterQueueSourceArn")
+    if reason is None and source_arn:
+        reason = f"moved by the SQS redrive policy of {source_arn} (maxReceiveCount reached)"
+    receives = int(system.get("ApproximateReceiveCount", 1))
+    attempt = max(1, receives - subscription.client.returned(str(raw["MessageId"])))
+    return Delivery(
+        message,
+        attempt,
+        SqsHandle(subscription, raw, message.id, attempt),
+        dead_letter_reason=str(reason) if reason is not None else None,
+    )
 
-    __slots__ = ("_raw", "_sqs")
 
-    def __init__(self, subscription: SqsSubscription, raw: RawMessage) -> None:
-        message, meta = received_message(raw)
-        system = raw.get("Attributes") or {}
-        reason = meta.get("dead_letter_reason")
-        source_arn = system.get("DeadLetterQueueSourceArn")
-        if reason is None and source_arn:
-            reason = f"moved by the SQS redrive policy of {source_arn} (maxReceiveCount reached)"
-        receives = int(system.get("ApproximateReceiveCount", 1))
-        returned = subscription.client.returned(str(raw["MessageId"]))
-        super().__init__(
-            message,
-            max(1, receives - returned),
-            dead_letter_reason=str(reason) if reason is not None else None,
-        )
+class SqsHandle(DeliveryHandle):
+    """A received SQS message, as ``delivery.handle``: ``receipt_handle``, ``sqs_message_id``
+    and the ReceiveMessage entry itself as ``raw``."""
+
+    __slots__ = ("_sqs", "attempt", "message_id", "raw")
+
+    def __init__(
+        self, subscription: SqsSubscription, raw: RawMessage, message_id: str, attempt: int
+    ) -> None:
         self._sqs = subscription
-        self._raw = raw
+        self.raw = raw
+        self.message_id = message_id
+        self.attempt = attempt
 
     @property
     def receipt_handle(self) -> str:
-        return str(self._raw["ReceiptHandle"])
+        return str(self.raw["ReceiptHandle"])
 
     @property
     def sqs_message_id(self) -> str:
         """The id SQS gave the message (``message.id`` is the publisher's)."""
-        return str(self._raw["MessageId"])
+        return str(self.raw["MessageId"])
 
-    def _check(self, outcome: Outcome | None, action: str) -> None:
+    def check(self, outcome: Outcome | None, action: str) -> None:
+        """Raise for a failed settlement; log one whose receipt handle had expired (the
+        message is delivered again)."""
         if outcome is None:
             return
         queue = self._sqs.queue.name
         if outcome.fatal:
             raise QueueError(
-                f"{action} of message {self.message.id} on SQS queue {queue!r} failed: "
+                f"{action} of message {self.message_id} on SQS queue {queue!r} failed: "
                 f"{outcome.reason}"
             )
         log.warning(
             "sqs.delivery.expired",
             action=action,
             queue=queue,
-            message_id=self.message.id,
+            message_id=self.message_id,
             reason=outcome.reason,
             hint="the receipt handle is no longer valid (the visibility timeout passed); "
             "the message is delivered again",
         )
 
-    async def _ack(self) -> None:
-        self._check(await self._sqs.queue.deleter.submit(self.receipt_handle), "ack")
+    async def ack(self) -> None:
+        self.check(await self._sqs.queue.deleter.submit(self.receipt_handle), "ack")
         self._sqs.client.forget_returned([self.sqs_message_id])
 
     async def _visibility(self, seconds: float, action: str) -> None:
         value = min(MAX_VISIBILITY, math.ceil(max(0.0, seconds)))
         outcome = await self._sqs.queue.visibility.submit((self.receipt_handle, value))
-        self._check(outcome, action)
+        self.check(outcome, action)
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
+    async def nack(self, delay: float, reason: str | None) -> None:
         dead_letters = self._sqs.dead_letters
         if dead_letters is not None and self.attempt >= dead_letters.max_receive_count:
             await self._move(
@@ -430,16 +443,16 @@ class SqsDelivery(Delivery):
             return
         await self._visibility(delay, "nack")
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         await self._visibility(seconds, "extend")
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         """Give the message back unhandled: visible at once, and not counted as an attempt
         (SQS's receive count cannot be lowered; this client remembers the difference)."""
         await self._visibility(0, "release")
         self._sqs.client.note_returned([self.sqs_message_id])
 
-    async def _dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str) -> None:
         await self._move(reason)
 
     async def _move(self, reason: str) -> None:
@@ -455,7 +468,7 @@ class SqsDelivery(Delivery):
             )
         target = dead_letters.queue
         fields = dead_letter_fields(
-            self._raw,
+            self.raw,
             reason=reason,
             source=queue.name,
             attempt=self.attempt,
@@ -466,7 +479,7 @@ class SqsDelivery(Delivery):
         outcome = await target.sender.submit(fields, size)
         if outcome is not None:
             raise QueueError(
-                f"moving message {self.message.id} from SQS queue {queue.name!r} to its "
+                f"moving message {self.message_id} from SQS queue {queue.name!r} to its "
                 f"dead-letter queue {target.name!r} failed, it stays where it is: "
                 f"{outcome.reason}"
             )
@@ -474,7 +487,7 @@ class SqsDelivery(Delivery):
             "sqs.delivery.dead_lettered",
             queue=queue.name,
             dead_letter_queue=target.name,
-            message_id=self.message.id,
+            message_id=self.message_id,
             reason=reason,
         )
-        await self._ack()
+        await self.ack()

@@ -26,12 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conductor_events.messages import (
-    JsonValue,
-    Message,
-    build_received_message,
-    decode_payload,
-)
+from conductor_events.messages import JsonValue, Message, decode_payload
 
 MAX_REQUEST_BYTES = 262_144
 """SQS's limit for one message (body plus attributes) and for one batch request."""
@@ -206,7 +201,7 @@ def received_message(raw: Mapping[str, Any]) -> tuple[Message, dict[str, Any]]:
     if key is None and isinstance(meta.get("key"), str):
         key = meta["key"]
     sent = system.get("SentTimestamp")
-    message = build_received_message(
+    message = Message(
         decode_payload(raw.get("Body", "")),
         str(meta.get("id") or raw["MessageId"]),
         headers,

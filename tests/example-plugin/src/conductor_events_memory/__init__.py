@@ -21,6 +21,7 @@ from conductor_events.config import QueueSettings
 from conductor_events.messages import Message, PublishFailure, PublishResult
 from conductor_events.queues import (
     Delivery,
+    DeliveryHandle,
     QueueClient,
     QueueType,
     SubscribeOptions,
@@ -120,25 +121,25 @@ class MemorySubscription(Subscription):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._client._arrived.wait(), timeout)
         taken, queue[:max_messages] = queue[:max_messages], []
-        return [MemoryDelivery(self._client, self._location, entry) for entry in taken]
+        client, location = self._client, self._location
+        return [Delivery(e.message, e.attempt, MemoryHandle(client, location, e)) for e in taken]
 
 
-class MemoryDelivery(Delivery):
-    __slots__ = ("_client", "_entry", "_location")
+class MemoryHandle(DeliveryHandle):
+    """What settling one delivered message needs: where it came from, and its queue entry."""
 
     def __init__(self, client: MemoryClient, location: str, entry: Entry) -> None:
-        super().__init__(entry.message, entry.attempt)
         self._client, self._location, self._entry = client, location, entry
 
-    async def _ack(self) -> None:
-        pass
+    async def ack(self) -> None:
+        pass  # the entry left the queue when it was fetched
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
+    async def nack(self, delay: float, reason: str | None) -> None:
         redelivery = self._entry._replace(attempt=self._entry.attempt + 1)
         await self._client.put_back(self._location, redelivery, delay)
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         pass  # nothing expires in memory
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         await self._client.put_back(self._location, self._entry)
