@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aio_pika
 from conductor_events_amqp.client import AmqpQueueClient
-from conductor_events_amqp.consume import AmqpDelivery
+from conductor_events_amqp.consume import AmqpHandle
 from rabbit import Broker, unique
 
 from conductor_events.messages import Message
@@ -125,7 +125,7 @@ async def test_closing_returns_unsettled_messages_without_counting_an_attempt(
         delivery = await later.receive(timeout=WAIT)
         assert delivery is not None
         assert delivery.attempt == 1
-        assert isinstance(delivery, AmqpDelivery)
+        assert isinstance(delivery.handle, AmqpHandle)
         ids.append(delivery.message.id)
         await delivery.ack()
     await later.close()

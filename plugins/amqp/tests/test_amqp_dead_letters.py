@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from conductor_events_amqp.client import AmqpQueueClient
+from conductor_events_amqp.consume import AmqpHandle
 from rabbit import Broker, unique
 
 from conductor_events.errors import QueueError
@@ -38,8 +39,8 @@ async def test_past_the_attempt_limit_a_nack_dead_letters_with_the_reason(
     assert delivery.message.payload == {"n": 1}
     assert delivery.message.headers == {"h": "v"}
     assert delivery.dead_letter_reason == "handler failed: boom"
-    assert isinstance(delivery.incoming.headers, dict)  # type: ignore[attr-defined]
-    raw = delivery.incoming.headers  # type: ignore[attr-defined]
+    assert isinstance(delivery.handle, AmqpHandle)
+    raw = delivery.handle.incoming.headers
     assert raw["x-conductor-dlq-queue"] == queue
     assert raw["x-conductor-dlq-attempts"] == 2
     await delivery.ack()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from conductor_events.config import load_configuration
 from conductor_events.errors import UnknownQueueTypeError
 from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
+from conductor_events.testing.contract_check import core_internals_used
 from conductor_events.testing.plugin_checks import sdk_import_report
 
 
@@ -50,3 +52,10 @@ def test_without_the_plugin_a_sink_names_the_package_and_extra_to_install() -> N
         assert "install conductor-events-amqp (pip install 'conductor-events[amqp]')" in str(
             error.value
         )
+
+
+def test_the_plugin_touches_no_internals_of_core_classes() -> None:
+    """Only the queue contract's public names and documented extension hooks (what a third
+    party's plugin could use)."""
+    source = Path(__file__).resolve().parents[1] / "src"
+    assert core_internals_used([source]) == []

@@ -34,7 +34,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, decode_payload
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_amqp import wire
 from conductor_events_amqp.locations import Location
 
@@ -99,8 +99,30 @@ class AmqpSubscription(Subscription):
         for incoming in batch:
             if _stale(incoming):
                 continue  # its channel is gone: the broker delivers it again
-            deliveries.append(AmqpDelivery(self, incoming))
+            deliveries.append(self._delivery(incoming))
         return deliveries
+
+    def _delivery(self, incoming: AbstractIncomingMessage) -> Delivery:
+        """The core's delivery of ``incoming``, settled through an :class:`AmqpHandle`."""
+        user_headers, own = wire.split_headers(incoming.headers)
+        attempt = wire.attempt_of(own)
+        message_id = incoming.message_id or f"{self.queue_name}-{incoming.delivery_tag}"
+        key = own.get(wire.KEY)
+        reason = own.get(wire.DLQ_REASON)
+        stamp = incoming.timestamp
+        message = Message(
+            decode_payload(incoming.body),
+            message_id,
+            user_headers,
+            None if key is None else wire.text(key),
+            stamp.timestamp() if stamp is not None else time.time(),
+        )
+        return Delivery(
+            message,
+            attempt,
+            AmqpHandle(self, incoming, message_id, attempt),
+            dead_letter_reason=None if reason is None else wire.text(reason),
+        )
 
     async def _close(self) -> None:
         """Stop the consumer and close the channel, which returns every message still unacked
@@ -144,11 +166,9 @@ class AmqpSubscription(Subscription):
             app_id=incoming.app_id,
         )
 
-    async def redeliver(self, delivery: AmqpDelivery, delay: float) -> None:
-        """Publish ``delivery`` again as its next attempt, after ``delay`` seconds, then ack it."""
-        copy = self.copy(
-            delivery.incoming, delivery.message_id, **{wire.ATTEMPT: delivery.next_attempt}
-        )
+    async def redeliver(self, handle: AmqpHandle, delay: float) -> None:
+        """Publish the message again as its next attempt, after ``delay`` seconds, then ack it."""
+        copy = self.copy(handle.incoming, handle.message_id, **{wire.ATTEMPT: handle.next_attempt})
         try:
             target = self.queue_name
             if delay > 0:
@@ -156,21 +176,21 @@ class AmqpSubscription(Subscription):
             await self.client.send_to_queue(target, copy)
         except (AMQPError, OSError, TimeoutError, QueueError) as exc:
             raise QueueError(
-                f"{self.client.type_name}: redelivering message {delivery.message_id} to "
+                f"{self.client.type_name}: redelivering message {handle.message_id} to "
                 f"queue {self.queue_name!r} failed: {exc}; it is not acked, so the broker "
                 "delivers it again"
             ) from exc
-        await delivery.settle_original("nack")
+        await handle.settle_original("nack")
 
-    async def send_to_dead_letters(self, delivery: AmqpDelivery, reason: str) -> None:
-        """Publish ``delivery`` to the dead-letter queue with the reason, then ack it."""
+    async def send_to_dead_letters(self, handle: AmqpHandle, reason: str) -> None:
+        """Publish the message to the dead-letter queue with the reason, then ack it."""
         copy = self.copy(
-            delivery.incoming,
-            delivery.message_id,
+            handle.incoming,
+            handle.message_id,
             **{
                 wire.DLQ_REASON: reason,
                 wire.DLQ_QUEUE: self.queue_name,
-                wire.DLQ_ATTEMPTS: delivery.attempt_number,
+                wire.DLQ_ATTEMPTS: handle.attempt_number,
             },
         )
         try:
@@ -180,46 +200,37 @@ class AmqpSubscription(Subscription):
                 "amqp.dlq.publish.failed",
                 queue=self.queue_name,
                 dead_letter_queue=self.dead_letter_queue,
-                message_id=delivery.message_id,
+                message_id=handle.message_id,
                 error=str(exc),
             )
             raise QueueError(
-                f"{self.client.type_name}: dead-lettering message {delivery.message_id} to "
+                f"{self.client.type_name}: dead-lettering message {handle.message_id} to "
                 f"queue {self.dead_letter_queue!r} failed: {exc}; the message is not acked"
             ) from exc
         log.info(
             "amqp.dlq.published",
             queue=self.queue_name,
             dead_letter_queue=self.dead_letter_queue,
-            message_id=delivery.message_id,
+            message_id=handle.message_id,
             reason=reason,
         )
-        await delivery.settle_original("dead-letter")
+        await handle.settle_original("dead-letter")
 
 
-class AmqpDelivery(Delivery):
-    """A message from a RabbitMQ queue; ``incoming`` is aio-pika's message (its raw body,
-    properties and delivery tag), for example to read a body that is not UTF-8."""
+class AmqpHandle(DeliveryHandle):
+    """How one message from a RabbitMQ queue is settled. ``incoming`` is aio-pika's message
+    (its raw body, properties, ``redelivered`` flag and delivery tag), for example to read a
+    body that is not UTF-8: ``delivery.handle.incoming.body``."""
 
     __slots__ = ("attempt_number", "incoming", "message_id", "owner")
 
-    def __init__(self, owner: AmqpSubscription, incoming: AbstractIncomingMessage) -> None:
-        user_headers, own = wire.split_headers(incoming.headers)
-        attempt = wire.attempt_of(own)
-        message_id = incoming.message_id or f"{owner.queue_name}-{incoming.delivery_tag}"
-        key = own.get(wire.KEY)
-        reason = own.get(wire.DLQ_REASON)
-        stamp = incoming.timestamp
-        message = Message(
-            decode_payload(incoming.body),
-            message_id,
-            user_headers,
-            None if key is None else wire.text(key),
-            stamp.timestamp() if stamp is not None else time.time(),
-        )
-        super().__init__(
-            message, attempt, dead_letter_reason=None if reason is None else wire.text(reason)
-        )
+    def __init__(
+        self,
+        owner: AmqpSubscription,
+        incoming: AbstractIncomingMessage,
+        message_id: str,
+        attempt: int,
+    ) -> None:
         self.owner = owner
         self.incoming = incoming
         self.message_id = message_id
@@ -245,10 +256,10 @@ class AmqpDelivery(Delivery):
                 hint="the channel was lost; the broker delivers the original again",
             )
 
-    async def _ack(self) -> None:
+    async def ack(self) -> None:
         await self.settle_original("ack")
 
-    async def _nack(self, delay: float, reason: str | None) -> None:
+    async def nack(self, delay: float, reason: str | None) -> None:
         if self.attempt_number >= self.owner.max_deliveries:
             await self.owner.send_to_dead_letters(
                 self, reason or f"nacked on each of {self.attempt_number} deliveries"
@@ -256,13 +267,13 @@ class AmqpDelivery(Delivery):
             return
         await self.owner.redeliver(self, delay)
 
-    async def _dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str) -> None:
         await self.owner.send_to_dead_letters(self, reason)
 
-    async def _extend(self, seconds: float) -> None:
+    async def extend(self, seconds: float) -> None:
         """RabbitMQ has no visibility timeout: a message stays with its consumer until it is
         settled or the channel closes (or the broker's ``consumer_timeout`` passes)."""
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         with contextlib.suppress(ChannelInvalidStateError):  # gone: the broker has it back
             await self.incoming.reject(requeue=True)
