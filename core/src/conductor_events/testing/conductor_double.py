@@ -29,10 +29,36 @@ Endpoints, each mirroring a Conductor resource (paths below ``/api``):
                                                 -> ``{token}``
 ``GET    /metadata/workflow``                   ``MetadataResource.getAll``: the registered
                                                 definitions (``short=true``: without tasks)
+``GET    /tasks/poll/batch/{taskType}``         ``TaskResource.batchPoll`` (``count``,
+                                                ``timeout`` in ms, ``workerid``, ``domain``):
+                                                a JSON list, ``[]`` when nothing came within
+                                                the timeout; 400 for a timeout over 5000 ms
+``GET    /tasks/poll/{taskType}``               ``TaskResource.poll``: one task, 204 for none
 ==============================================  ===============================================
 
-Its limits: nothing else of Conductor's API is there (no task polling, no event handler,
-search, queue or admin resources; any other path answers 404); HTTP/1.1 with
+Worker tasks. A task whose type is not a system type (``WAIT``, ``HUMAN``, ``EVENT``, ...; see
+:data:`SYSTEM_TASK_TYPES`) is a worker task, as Conductor's ``SIMPLE`` tasks are: it is
+scheduled ``SCHEDULED`` and queued under its type, or ``{domain}:{type}`` when the workflow's
+``taskToDomain`` maps its type (or ``*``) to a domain, as ``QueueUtils.getQueueName`` names
+queues. A poll takes up to ``count`` tasks from exactly that queue (a poll with a domain reads
+only the domain's queue), waiting up to ``timeout`` ms for the first (long poll), and marks them
+``IN_PROGRESS`` with ``workerId``, ``pollCount`` and ``startTime``. Its task definition
+(:meth:`ConductorDouble.register_task_def`; Conductor's defaults otherwise: 3600 s response
+timeout, 3 retries) applies as Conductor's decider applies it: a polled task not updated within
+``responseTimeoutSeconds`` (plus the ``callbackAfterSeconds`` of its last IN_PROGRESS update)
+becomes ``TIMED_OUT`` and, while retries are left, a copy is scheduled under a *new* task id
+with ``retriedTaskId`` naming the old one and ``retryCount`` one higher; a ``FAILED`` update is
+retried the same way; without retries left the workflow fails. An ``IN_PROGRESS`` update puts
+the task back in its queue after its ``callbackAfterSeconds``. An update to a task that has
+ended (``COMPLETED``, ``FAILED``, ``TIMED_OUT``, ...) is ignored and answered 200 with its id,
+as ``WorkflowExecutor.updateTask`` does (it logs and records an "update conflict"). Task inputs
+come from :meth:`ConductorDouble.register_workflow`'s ``inputs``, where a whole-string
+``${workflow.input.NAME}`` is replaced by the workflow's input.
+
+Its limits: nothing else of Conductor's API is there (no event handler, search, queue or admin
+resources; any other path answers 404); no poll rate limits, isolation groups, execution
+namespaces or domain fall-back (a domain with no active worker is not skipped, as Conductor
+does for a list of domains); timeouts are checked every 50 ms; HTTP/1.1 with
 ``Content-Length`` bodies only (no chunked requests); one event loop, state in memory, gone when
 it stops; a toy decider (below) rather than Conductor's; ``idempotencyKey`` of a start request
 is not honoured (each ``POST /workflow`` starts a workflow).
@@ -81,6 +107,35 @@ _TERMINAL_TASK = {
 }
 _TERMINAL_WORKFLOW = {"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"}
 _RESULT_STATUSES = {"IN_PROGRESS", "FAILED", "FAILED_WITH_TERMINAL_ERROR", "COMPLETED"}
+SYSTEM_TASK_TYPES = frozenset(
+    {
+        "WAIT",
+        "HUMAN",
+        "EVENT",
+        "INLINE",
+        "HTTP",
+        "DECISION",
+        "SWITCH",
+        "FORK_JOIN",
+        "FORK_JOIN_DYNAMIC",
+        "JOIN",
+        "DO_WHILE",
+        "SUB_WORKFLOW",
+        "START_WORKFLOW",
+        "SET_VARIABLE",
+        "TERMINATE",
+        "JSON_JQ_TRANSFORM",
+        "KAFKA_PUBLISH",
+        "LAMBDA",
+        "NOOP",
+    }
+)
+"""Task types the double does not queue for workers (it leaves them ``IN_PROGRESS`` for a test
+to complete); every other type is a worker task."""
+MAX_POLL_TIMEOUT_MS = 5000
+"""Conductor's ``ExecutionService.MAX_POLL_TIMEOUT_MS``."""
+_SWEEP_INTERVAL = 0.05
+_WORKFLOW_INPUT = re.compile(r"^\$\{workflow\.input\.([^}]+)\}$")
 
 
 def _now() -> int:
@@ -144,6 +199,17 @@ class WorkflowDef:
     version: int
     tasks: list[tuple[str, str]] = field(default_factory=list)
     """(referenceTaskName, taskType) in order."""
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each task's ``inputParameters`` by reference name."""
+
+
+@dataclass
+class TaskDef:
+    """The parts of Conductor's ``TaskDef`` the double applies (Conductor's defaults)."""
+
+    name: str
+    response_timeout_seconds: float = 3600
+    retry_count: int = 3
 
 
 class ConductorDouble:
@@ -180,6 +246,13 @@ class ConductorDouble:
         self.port = 0
         self._seq = itertools.count(1)
         self._ssl = ssl_context
+        self.task_defs: dict[str, TaskDef] = {}
+        self._queues: dict[str, dict[str, float]] = {}
+        """Queue name -> {task id: time it may be polled}, in the order tasks were queued."""
+        self._polled: dict[str, float] = {}
+        """Task id -> when its response timeout runs out (polled tasks not yet ended)."""
+        self._queued = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -192,10 +265,16 @@ class ConductorDouble:
     async def start(self, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=self._ssl)
         self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def stop(self) -> None:
         if self._server is None:
             return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         self._server.close()
         for writer in list(self._connections):
             writer.close()
@@ -220,11 +299,26 @@ class ConductorDouble:
     # -- state for tests -------------------------------------------------------------------
 
     def register_workflow(
-        self, name: str, tasks: Sequence[str | tuple[str, str]], version: int = 1
+        self,
+        name: str,
+        tasks: Sequence[str | tuple[str, str]],
+        version: int = 1,
+        inputs: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Define a workflow: its task reference names (type ``WAIT`` unless given)."""
+        """Define a workflow: its task reference names (type ``WAIT`` unless given as
+        ``(ref, type)``) and, by reference name, each task's ``inputParameters``."""
         steps = [(t, "WAIT") if isinstance(t, str) else t for t in tasks]
-        self.definitions[(name, version)] = WorkflowDef(name, version, steps)
+        self.definitions[(name, version)] = WorkflowDef(name, version, steps, dict(inputs or {}))
+
+    def register_task_def(
+        self, name: str, *, response_timeout_seconds: float = 3600, retry_count: int = 3
+    ) -> None:
+        """Define a worker task type's ``responseTimeoutSeconds`` and ``retryCount``."""
+        self.task_defs[name] = TaskDef(name, response_timeout_seconds, retry_count)
+
+    def queue_depth(self, task_type: str, domain: str | None = None) -> int:
+        """Tasks waiting in a worker task queue (``GET /tasks/queue/size``)."""
+        return len(self._queues.get(_queue_name(task_type, domain), {}))
 
     def start_workflow(
         self,
@@ -257,24 +351,37 @@ class ConductorDouble:
         }
         if definition.tasks:
             ref, kind = definition.tasks[0]
-            self.schedule_task(workflow_id, ref, kind)
+            self.schedule_task(workflow_id, ref, kind, input_data=self._task_input(definition, ref))
         return workflow_id
 
+    def _task_input(self, definition: WorkflowDef, ref: str) -> dict[str, Any]:
+        """A task's inputs for the workflow being decided, with ``${workflow.input.X}``."""
+        return dict(definition.inputs.get(ref, {}))
+
     def schedule_task(
-        self, workflow_id: str, ref: str, task_type: str = "WAIT", iteration: int = 0
+        self,
+        workflow_id: str,
+        ref: str,
+        task_type: str = "WAIT",
+        iteration: int = 0,
+        input_data: dict[str, Any] | None = None,
     ) -> str:
-        """Add a task to a workflow as ``IN_PROGRESS``; a DO_WHILE iteration ``n > 0`` gets
-        the reference name ``ref__n``, as Conductor names loop iterations."""
+        """Add a task to a workflow: a system task as ``IN_PROGRESS``, a worker task as
+        ``SCHEDULED`` in its queue. A DO_WHILE iteration ``n > 0`` gets the reference name
+        ``ref__n``, as Conductor names loop iterations."""
         workflow = self.workflows[workflow_id]
         task_id = str(uuid.uuid4())
         now = _now()
+        resolved = {
+            key: self._resolve(workflow, value) for key, value in (input_data or {}).items()
+        }
         task = {
             "taskId": task_id,
             "taskType": task_type,
             "taskDefName": ref,
             "referenceTaskName": f"{ref}__{iteration}" if iteration else ref,
             "status": "IN_PROGRESS",
-            "inputData": {},
+            "inputData": resolved,
             "outputData": {},
             "workflowInstanceId": workflow_id,
             "workflowType": workflow["workflowName"],
@@ -288,9 +395,41 @@ class ConductorDouble:
             "endTime": 0,
             "reasonForIncompletion": None,
         }
+        if task_type not in SYSTEM_TASK_TYPES:
+            definition = self._task_def(task_type)
+            domain = workflow["taskToDomain"].get(task_type) or workflow["taskToDomain"].get("*")
+            task.update(
+                status="SCHEDULED",
+                startTime=0,
+                taskDefName=ref,
+                domain=domain,
+                pollCount=0,
+                workerId=None,
+                callbackAfterSeconds=0,
+                responseTimeoutSeconds=definition.response_timeout_seconds,
+                retriedTaskId=None,
+            )
         self.tasks[task_id] = task
         workflow["tasks"].append(task)
+        if task["status"] == "SCHEDULED":
+            self._enqueue(task, 0.0)
         return task_id
+
+    def _task_def(self, task_type: str) -> TaskDef:
+        return self.task_defs.get(task_type) or TaskDef(task_type)
+
+    @staticmethod
+    def _resolve(workflow: dict[str, Any], value: Any) -> Any:
+        if isinstance(value, str):
+            match = _WORKFLOW_INPUT.match(value)
+            if match:
+                return workflow["input"].get(match.group(1))
+        return value
+
+    def _enqueue(self, task: dict[str, Any], delay: float) -> None:
+        queue = self._queues.setdefault(_queue_name(task["taskType"], task.get("domain")), {})
+        queue[task["taskId"]] = time.monotonic() + delay
+        self._queued.set()
 
     def task(self, workflow_id: str, ref: str) -> dict[str, Any]:
         """The latest task of a workflow whose reference name is ``ref`` (exactly)."""
@@ -420,6 +559,8 @@ class ConductorDouble:
             ("DELETE", re.compile(r"/api/workflow/([^/]+)"), self._terminate),
             ("POST", re.compile(r"/api/workflow/([^/]+)/variables"), self._variables),
             ("POST", re.compile(r"/api/tasks"), self._update_task),
+            ("GET", re.compile(r"/api/tasks/poll/batch/([^/]+)"), self._batch_poll),
+            ("GET", re.compile(r"/api/tasks/poll/([^/]+)"), self._poll_one),
             ("GET", re.compile(r"/api/tasks/([^/]+)"), self._get_task),
         ]
 
@@ -559,10 +700,136 @@ class ConductorDouble:
         task["outputData"] = dict(body.get("outputData") or {})
         task["reasonForIncompletion"] = body.get("reasonForIncompletion")
         task["updateTime"] = now
-        if status in _TERMINAL_TASK:
+        if body.get("workerId"):
+            task["workerId"] = body["workerId"]
+        if "pollCount" in task:  # a worker task
+            self._worker_task_updated(workflow, task, body)
+        elif status in _TERMINAL_TASK:
             task["endTime"] = now
             self._decide(workflow, task)
         return _text(task["taskId"])
+
+    def _worker_task_updated(
+        self, workflow: dict[str, Any], task: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        """IN_PROGRESS goes back to its queue after ``callbackAfterSeconds`` (the response
+        timeout counts from then); an end is decided, a failure retried while retries last."""
+        self._polled.pop(task["taskId"], None)
+        if task["status"] == "IN_PROGRESS":
+            callback = float(body.get("callbackAfterSeconds") or 0)
+            task["callbackAfterSeconds"] = callback
+            self._enqueue(task, callback)
+            return
+        task["endTime"] = _now()
+        self._end_worker_task(workflow, task)
+
+    def _end_worker_task(self, workflow: dict[str, Any], task: dict[str, Any]) -> None:
+        if task["status"] in ("FAILED", "TIMED_OUT") and self._retry(workflow, task):
+            return
+        self._decide(workflow, task)
+
+    def _retry(self, workflow: dict[str, Any], task: dict[str, Any]) -> bool:
+        """Schedule a copy of a failed or timed-out task under a new id, as
+        ``DeciderService.retry`` does, while ``retryCount`` allows."""
+        if task["retryCount"] >= self._task_def(task["taskType"]).retry_count:
+            return False
+        retry_id = self.schedule_task(
+            workflow["workflowId"],
+            task["taskDefName"],
+            task["taskType"],
+            task["iteration"],
+            input_data=task["inputData"],
+        )
+        retried = self.tasks[retry_id]
+        retried["retryCount"] = task["retryCount"] + 1
+        retried["retriedTaskId"] = task["taskId"]
+        task["retried"] = True
+        return True
+
+    async def _batch_poll(self, task_type: str, *, query: dict[str, str], body: Any) -> _Response:
+        try:
+            count = int(query.get("count", "1"))
+            timeout_ms = int(query.get("timeout", "100"))
+        except ValueError:
+            raise HttpError(400, "count and timeout must be integers") from None
+        if timeout_ms > MAX_POLL_TIMEOUT_MS:
+            raise HttpError(400, "Long Poll Timeout value cannot be more than 5 seconds")
+        tasks = await self._poll(task_type, query, count, timeout_ms / 1000)
+        return _json(200, tasks)
+
+    async def _poll_one(self, task_type: str, *, query: dict[str, str], body: Any) -> _Response:
+        tasks = await self._poll(task_type, query, 1, 0.1)
+        return _json(200, tasks[0]) if tasks else _Response(204)
+
+    async def _poll(
+        self, task_type: str, query: dict[str, str], count: int, timeout: float
+    ) -> list[dict[str, Any]]:
+        """Up to ``count`` tasks of the queue, waiting up to ``timeout`` seconds for one."""
+        name = _queue_name(task_type, query.get("domain") or None)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._sweep()
+            taken = self._take(name, count, query.get("workerid"))
+            remaining = deadline - time.monotonic()
+            if taken or remaining <= 0 or count <= 0:
+                return taken
+            self._queued.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queued.wait(), min(remaining, _SWEEP_INTERVAL))
+
+    def _take(self, name: str, count: int, worker_id: str | None) -> list[dict[str, Any]]:
+        queue = self._queues.get(name, {})
+        now = time.monotonic()
+        taken: list[dict[str, Any]] = []
+        for task_id, visible_at in list(queue.items()):
+            if len(taken) >= count:
+                break
+            if visible_at > now:
+                continue
+            del queue[task_id]
+            task = self.tasks[task_id]
+            workflow = self.workflows[task["workflowInstanceId"]]
+            if task["status"] in _TERMINAL_TASK or workflow["status"] in _TERMINAL_WORKFLOW:
+                continue  # as ExecutionService.poll: removed from the queue, not handed out
+            stamp = _now()
+            task["status"] = "IN_PROGRESS"
+            task["workerId"] = worker_id
+            task["pollCount"] += 1
+            task["startTime"] = task["startTime"] or stamp
+            task["updateTime"] = stamp
+            timeout = task["responseTimeoutSeconds"] + task["callbackAfterSeconds"]
+            self._polled[task_id] = now + timeout
+            taken.append(dict(task))
+        return taken
+
+    def _sweep(self) -> None:
+        """Time out polled tasks whose response timeout ran out, as the decider does."""
+        now = time.monotonic()
+        for task_id, expires in list(self._polled.items()):
+            if expires > now:
+                continue
+            del self._polled[task_id]
+            task = self.tasks[task_id]
+            if task["status"] in _TERMINAL_TASK:
+                continue
+            for queue in self._queues.values():  # an IN_PROGRESS update may have queued it
+                queue.pop(task_id, None)
+            workflow = self.workflows[task["workflowInstanceId"]]
+            task["status"] = "TIMED_OUT"
+            task["reasonForIncompletion"] = (
+                f"responseTimeout: {task['responseTimeoutSeconds']} exceeded for the taskId: "
+                f"{task_id} with Task Definition: {task['taskType']}"
+            )
+            task["endTime"] = task["updateTime"] = _now()
+            if workflow["status"] not in _TERMINAL_WORKFLOW:
+                self._end_worker_task(workflow, task)
+        if any(v <= now for queue in self._queues.values() for v in queue.values()):
+            self._queued.set()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_INTERVAL)
+            self._sweep()
 
     def _decide(self, workflow: dict[str, Any], task: dict[str, Any]) -> None:
         now = _now()
@@ -578,11 +845,18 @@ class ConductorDouble:
         done = {t["taskDefName"] for t in workflow["tasks"]}
         remaining = [(ref, kind) for ref, kind in steps if ref not in done]
         if remaining:
-            self.schedule_task(workflow["workflowId"], *remaining[0])
+            ref, kind = remaining[0]
+            inputs = self._task_input(definition, ref) if definition else {}
+            self.schedule_task(workflow["workflowId"], ref, kind, input_data=inputs)
             return
         workflow["status"] = "COMPLETED"
         workflow["output"] = dict(task["outputData"])
         workflow["endTime"] = workflow["updateTime"] = now
+
+
+def _queue_name(task_type: str, domain: str | None) -> str:
+    """``QueueUtils.getQueueName``: ``{domain}:{taskType}``, or the type without a domain."""
+    return f"{domain}:{task_type}" if domain else task_type
 
 
 def _json(status: int, value: Any) -> _Response:
