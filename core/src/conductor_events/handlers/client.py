@@ -13,6 +13,8 @@ endpoint is Orkes Conductor's ``WorkflowResource``), relative to ``conductor.ser
 ``POST /workflow/{workflowId}/variables``      Orkes: merge variables; answers the workflow
 ``POST /token``                                Orkes: ``{keyId, keySecret}`` -> ``{token}``
 ``GET  /metadata/workflow?short=true``         the start-up probe (any answer below 300 will do)
+``GET  /tasks/poll/batch/{taskType}``          tasks for a worker (``count``, ``timeout`` ms,
+                                               ``workerid``, ``domain``); a list
 ============================================  =================================================
 
 The HTTP is aiohttp's client (a pool of kept-alive connections, its C-accelerated HTTP
@@ -359,6 +361,42 @@ class ConductorClient:
             "POST", f"/workflow/{_segment(workflow_id)}/variables", json=dict(variables)
         )
         return self._json_object(response) if response.body else {}
+
+    async def poll_tasks(
+        self,
+        task_type: str,
+        *,
+        count: int,
+        timeout_ms: int,
+        worker_id: str,
+        domain: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /tasks/poll/batch/{taskType}``: up to ``count`` tasks, the server waiting up to
+        ``timeout_ms`` for the first (Conductor allows at most 5000). Each task returned is
+        ``IN_PROGRESS`` and this worker's until updated or timed out by the server.
+
+        Sent once, never retried here: a poll whose answer was lost may have taken tasks, and
+        polling again cannot return them (they come back by their response timeout), so the
+        caller simply polls again after its backoff."""
+        params = {"count": str(count), "timeout": str(timeout_ms), "workerid": worker_id}
+        if domain:
+            params["domain"] = domain
+        response = await self._request(
+            "GET", f"/tasks/poll/batch/{_segment(task_type)}", params=params, retries=0
+        )
+        if response.status == 204 or not response.body:
+            return []
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list) or not all(isinstance(task, dict) for task in body):
+            raise ConductorError(
+                f"{response.request}: expected a JSON list of tasks in the answer",
+                transient=False,
+                status=response.status,
+            )
+        return body
 
     async def probe(self) -> str | None:
         """One request that needs the URL, the network path and the credentials to be right:
