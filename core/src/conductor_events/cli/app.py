@@ -168,6 +168,7 @@ def _register_commands() -> None:
         plugins_cmd,
         publish_cmd,
         serve_cmd,
+        worker_cmd,
     )
 
     cli.add_command(plugins_cmd.plugins)
@@ -177,6 +178,7 @@ def _register_commands() -> None:
     cli.add_command(handlers_cmd.handlers)
     cli.add_command(handlers_cmd.executions)
     cli.add_command(serve_cmd.serve)
+    cli.add_command(worker_cmd.worker)
 
 
 _register_commands()

@@ -55,11 +55,12 @@ CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
 
 def core_sections() -> tuple[type[SectionSettings], ...]:
     """The core's sections besides ``conductor.default-event-queue``, checked as strictly:
-    ``conductor.server`` and ``conductor.event-handlers`` (imported here, not at the top, as
-    their module imports this package)."""
+    ``conductor.server``, ``conductor.event-handlers`` and ``conductor.event-worker``
+    (imported here, not at the top, as their modules import this package)."""
     from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
+    from conductor_events.worker.settings import EventWorkerSettings
 
-    return (ServerSettings, EventHandlerSettings)
+    return (ServerSettings, EventHandlerSettings, EventWorkerSettings)
 
 
 def config_files_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
