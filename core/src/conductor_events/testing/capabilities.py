@@ -28,10 +28,23 @@ class DeadLetterSupport:
             destination instead of redelivering it (the attempt limit configured in the
             properties). ``None`` when only an explicit ``Delivery.dead_letter`` moves it; the
             attempt-limit scenario is then skipped.
+        expired_deliveries: deliveries whose visibility timeout (lease, lock) ran out unsettled
+            after which the backend dead-letters the message; ``None`` means
+            ``max_deliveries``. Declare it where the broker enforces a limit of its own on
+            that path (an SQS redrive policy's ``maxReceiveCount``, a Service Bus entity's
+            ``MaxDeliveryCount``). The lease-expiry scenario is skipped when neither is set.
     """
 
     location: Callable[[str], str]
     max_deliveries: int | None = None
+    expired_deliveries: int | None = None
+
+    @property
+    def expiry_limit(self) -> int | None:
+        """Deliveries with an expired lease after which the message is dead-lettered."""
+        if self.expired_deliveries is not None:
+            return self.expired_deliveries
+        return self.max_deliveries
 
 
 RestartBroker = Callable[["Harness"], Awaitable[None]]

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from conductor_events.testing.harness import Harness
 
+LEASE_EXPIRY_BUDGET = 20.0
+"""Seconds of waiting for leases to expire that the lease-expiry scenario may need (one
+visibility timeout per delivery, and one more before the dead-lettering); above it the
+scenario is skipped, with the figures, rather than slow every run of the kit."""
+
 
 def persistent(harness: Harness) -> str | None:
     if harness.capabilities.persistent:
@@ -76,3 +81,29 @@ def raw_publisher(harness: Harness) -> str | None:
         "needs raw_publisher=RawPublisher(...) (an async callable that writes bodies straight "
         "to the broker with its own client, as a producer without conductor-events does)"
     )
+
+
+def lease_expiry(harness: Harness) -> str | None:
+    """Needs a visibility timeout and an attempt limit on the expiry path, short enough."""
+    missing = visibility_timeout(harness)
+    if missing is not None:
+        return missing
+    support = harness.capabilities.dead_letter
+    if support is None:
+        return dead_letter(harness)
+    limit = support.expiry_limit
+    if limit is None:
+        return (
+            "needs dead_letter.max_deliveries or dead_letter.expired_deliveries (deliveries "
+            "with an expired lease after which the backend dead-letters the message)"
+        )
+    visibility = harness.capabilities.visibility_timeout
+    assert visibility is not None
+    needed = (limit + 1) * visibility
+    if needed > LEASE_EXPIRY_BUDGET:
+        return (
+            f"{limit + 1} visibility timeouts of {visibility:g}s ({needed:g}s) to wait for is "
+            f"more than the {LEASE_EXPIRY_BUDGET:g}s this scenario may take; declare a shorter "
+            "visibility_timeout or a lower limit in the properties"
+        )
+    return None

@@ -15,7 +15,9 @@ from typing import ClassVar
 
 import pytest
 
+from conductor_events.plugins import ENTRY_POINT_GROUP
 from conductor_events.testing.capabilities import Capabilities
+from conductor_events.testing.entry_point import check_entry_point, distribution_of
 from conductor_events.testing.harness import Harness, configure
 from conductor_events.testing.modes import FULL, SHORT
 from conductor_events.testing.scenario import Scenario
@@ -48,6 +50,10 @@ class QueueConformance:
             120 in short mode and 600 in full mode.
         skip_scenarios: scenario name (the test name without ``test_``) to the reason the
             backend cannot pass it, for known limitations; the reason shows in the report.
+        distribution: the installed distribution whose ``conductor_events`` entry point
+            ``test_entry_point`` loads; ``None`` finds it from ``plugin`` (the distribution
+            shipping its package) or from an entry point named ``plugin_name`` or
+            ``queue_type``.
 
     and define a ``queue_properties`` fixture returning the ``conductor.event-queues.<type>.*``
     properties (key to string value) that configure the broker. Override the async hooks
@@ -63,6 +69,7 @@ class QueueConformance:
     idle_timeout: ClassVar[float] = 10.0
     scenario_timeout: ClassVar[float | None] = None
     skip_scenarios: ClassVar[Mapping[str, str]] = {}
+    distribution: ClassVar[str | None] = None
 
     # -- what the subclass provides --------------------------------------------------------
 
@@ -130,6 +137,25 @@ class QueueConformance:
             pytest.skip(f"{type(self).__name__}::{scenario.name}: {reason}")
         harness.run(scenario)
 
+    # -- packaging -------------------------------------------------------------------------
+
+    def test_entry_point(self) -> None:
+        """The plugin loads through its installed entry point and provides the queue type (the
+        scenarios register ``plugin`` directly, so a misspelt entry point would pass them)."""
+        names = [self.queue_type, *([self.plugin_name] if self.plugin_name else [])]
+        distribution = self.distribution or distribution_of(self.plugin, names)
+        if distribution is None:
+            pytest.fail(
+                f"{type(self).__name__}: no installed distribution ships {self.plugin!r} or "
+                f"declares a {ENTRY_POINT_GROUP!r} entry point named {' or '.join(names)}; "
+                "install the plugin package, or set distribution on the test class",
+                pytrace=False,
+            )
+        try:
+            check_entry_point(distribution, self.queue_type)
+        except AssertionError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
     # -- delivery (Watermill) --------------------------------------------------------------
 
     def test_registration(self, conformance_harness: Harness) -> None:
@@ -187,6 +213,9 @@ class QueueConformance:
     def test_graceful_drain(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, lifecycle.graceful_drain)
 
+    def test_consumer_closed_mid_delivery(self, conformance_harness: Harness) -> None:
+        self.run_scenario(conformance_harness, lifecycle.consumer_closed_mid_delivery)
+
     def test_reconnect(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, lifecycle.reconnect)
 
@@ -197,6 +226,9 @@ class QueueConformance:
 
     def test_dead_letter_explicit(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, settlement.dead_letter_explicit)
+
+    def test_lease_expiry(self, conformance_harness: Harness) -> None:
+        self.run_scenario(conformance_harness, settlement.lease_expiry)
 
     def test_visibility_extension(self, conformance_harness: Harness) -> None:
         self.run_scenario(conformance_harness, settlement.visibility_extension)

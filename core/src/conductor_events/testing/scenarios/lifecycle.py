@@ -225,6 +225,61 @@ async def graceful_drain(h: Harness) -> None:
     )
 
 
+@scenario(needs.persistent)
+async def consumer_closed_mid_delivery(h: Harness) -> None:
+    """A consumer shut down while its handlers still work on deliveries (close's drain runs
+    out before they finish) and others wait in its prefetch buffer, its client closed after
+    the subscription, as a service stopping does: a consumer on another client then receives
+    every message that was not acked (duplicates allowed), and a handler that finishes after
+    the shutdown is told its ack came too late rather than having it silently count."""
+    location = await h.location("closed-mid-delivery")
+    messages = make_messages(8, "closed-mid-delivery")
+    await h.publish_all(location, messages)
+    stopping = h.new_queues()
+    subscription = await h.subscribe(
+        location, queues=stopping, prefetch=4, max_in_flight=3, drain_timeout=0.2
+    )
+    held: dict[str, Delivery] = {}
+    while len(held) < 3:
+        delivery = await receive_one(h, subscription, "consumer closed mid-delivery")
+        held.setdefault(delivery.message.id, delivery)
+    acked, *working = held.values()
+    await acked.ack()
+    finish = asyncio.Event()
+
+    async def handler(delivery: Delivery) -> bool:
+        """A handler still busy when the consumer stops; True when its late ack counted."""
+        await finish.wait()
+        try:
+            await delivery.ack()
+        except DeliveryStateError:
+            return False
+        return True
+
+    handlers = [asyncio.create_task(handler(delivery)) for delivery in working]
+    await subscription.close()
+    await stopping.aclose()
+    finish.set()
+    late_acks = await asyncio.gather(*handlers)
+    for delivery, counted in zip(working, late_acks, strict=True):
+        assert_returned(delivery, "consumer closed mid-delivery")
+        assert not counted, (
+            f"consumer closed mid-delivery: message {delivery.message.id}, returned by close, "
+            "was acked afterwards as if still held"
+        )
+    successor = await h.subscribe(location, queues=h.new_queues())
+    done = Consumed()
+    done.messages[acked.message.id] = acked.message
+    await consume(
+        h,
+        [successor],
+        messages,
+        what="consumer closed mid-delivery: a consumer on another client gets every message "
+        "not acked (in flight, prefetched or never fetched)",
+        consumed=done,
+    )
+
+
 @scenario(needs.restartable)
 async def reconnect(h: Harness) -> None:
     """The broker restarts twice while messages stream through: publishes that fail during

@@ -4,6 +4,7 @@ each path is followed to where the message ends up."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from conductor_events.messages import Message
@@ -87,6 +88,80 @@ async def dead_letter_explicit(h: Harness) -> None:
     assert delivery.state is DeliveryState.DEAD_LETTERED
     await subscription.close()
     await check_dead_lettered(h, location, message, reason)
+
+
+@scenario(needs.lease_expiry)
+async def lease_expiry(h: Harness) -> None:
+    """A delivery neither acked nor nacked (its handler hung, or its process died) comes back
+    once its visibility timeout runs out, with ``attempt`` one higher each time; after the
+    declared number of such deliveries it is dead-lettered with a reason, never delivered on
+    its location again and never lost."""
+    support = h.capabilities.dead_letter
+    visibility = h.capabilities.visibility_timeout
+    assert support is not None
+    assert visibility is not None
+    limit = support.expiry_limit
+    assert limit is not None
+    location = await h.location("lease-expiry")
+    message = dead_letter_message("lease-expiry")
+    # Held deliveries stay pending (never released: that would return the message at once),
+    # so the subscription needs room for all of them.
+    [subscription] = await publish_and_subscribe(
+        h, location, [message], prefetch=1, max_in_flight=limit + 1, drain_timeout=0
+    )
+    wait = visibility + h.idle_timeout
+    previous: Delivery | None = None
+    for number in range(1, limit + 1):
+        delivery = await subscription.receive(timeout=wait)
+        if delivery is None:
+            raise AssertionError(
+                f"lease expiry: delivery {number} of {limit} did not arrive within {wait:g}s; "
+                + (
+                    "the message was not delivered at all"
+                    if previous is None
+                    else f"a delivery left unsettled was not delivered again once its "
+                    f"{visibility:g}s visibility timeout ran out (lost or stuck invisible)"
+                )
+            )
+        assert delivery.message.id == message.id, f"foreign message {delivery.message.id}"
+        expected = 1 if previous is None else previous.attempt + 1
+        assert delivery.attempt == expected, (
+            f"lease expiry: delivery {number} has attempt {delivery.attempt}, expected "
+            f"{expected}: each delivery after an expired visibility timeout counts one more"
+        )
+        previous = delivery
+    dead_letters = await h.subscribe(support.location(location))
+    # The main location is watched while the dead letter is awaited: many backends move a
+    # message past its limit only when a consumer fetches it again.
+    silence = asyncio.create_task(
+        expect_nothing(
+            h,
+            subscription,
+            2 * visibility,
+            f"lease expiry: the message was delivered again on its location after its lease "
+            f"expired on {limit} deliveries, instead of being dead-lettered",
+        )
+    )
+    try:
+        dead = await dead_letters.receive(timeout=wait)
+    finally:
+        await silence
+    if dead is None:
+        raise AssertionError(
+            f"lease expiry: after {limit} deliveries whose lease expired, the message reached "
+            f"neither its location again nor the dead-letter destination "
+            f"{support.location(location)} within {wait:g}s: it was lost"
+        )
+    assert dead.message.id == message.id, (
+        f"the dead-letter destination delivered {dead.message.id}, expected {message.id}"
+    )
+    mismatch = describe_mismatch(message, dead.message)
+    assert mismatch is None, f"lease expiry: the dead-lettered message arrived altered: {mismatch}"
+    assert dead.dead_letter_reason, (
+        "lease expiry: the dead-lettered message carries no Delivery.dead_letter_reason; the "
+        "dead-letter destination must say why the message is there"
+    )
+    await dead.ack()
 
 
 @scenario(needs.visibility_timeout)
