@@ -92,10 +92,13 @@ def test_secret_fields_and_secret_map_keys_are_masked_everywhere(
 def installed_secret_keys() -> list[str]:
     """Every SecretStr property key of every plugin installed in this environment."""
     host = PluginHost(environ={})
+    sections = {
+        reg.queue_type.section: reg.queue_type.settings for reg in host.queue_types().values()
+    }
     return [
-        f"conductor.event-queues.{name}.{suffix}"
-        for name, registered in host.queue_types().items()
-        for suffix, shape in known_keys(registered.queue_type.settings)
+        f"{section}.{suffix}"
+        for section, settings in sections.items()
+        for suffix, shape in known_keys(settings)
         if shape.secret
     ]
 

@@ -1,10 +1,11 @@
 """Generated blocks in docs/: CLI help and configuration-key tables, rendered from the code.
 
 A block is ``<!-- BEGIN GENERATED: NAME -->`` ... ``<!-- END GENERATED -->``. NAME is
-``cli:<command words>`` (that command's ``--help``), ``config:<queue type>`` (the key table
-of that section; ``config:core`` is ``conductor.default-event-queue``, ``config:server`` and
-``config:event-handlers`` the core's other sections) or ``file:<path>`` (a
-file of the repository, verbatim, so examples in the docs are the ones the tests run).
+``cli:<command words>`` (that command's ``--help``), ``config:<section>`` (the key table of
+``conductor.event-queues.<section>``: a queue type's name, unless its plugin binds another
+section, as both AMQP types bind ``amqp``; ``config:core`` is ``conductor.default-event-queue``,
+``config:server`` and ``config:event-handlers`` the core's other sections) or ``file:<path>``
+(a file of the repository, verbatim, so examples in the docs are the ones the tests run).
 
 ``python -m tests.support.docs_sync`` rewrites the blocks in place; tests/test_docs.py fails
 when any block differs from what the code renders.
@@ -44,11 +45,14 @@ def render_block(name: str) -> str:
         core["core"] = DefaultEventQueueSettings
         if arg in core:
             return reference_table(core[arg]) + "\n"
-        registered = PluginHost(environ={}).queue_type(arg)
-        assert registered is not None, f"no installed plugin provides {arg!r}"
-        return (
-            reference_table(registered.queue_type.settings, f"conductor.event-queues.{arg}") + "\n"
-        )
+        types = PluginHost(environ={}).queue_types().values()
+        found = [
+            reg.queue_type
+            for reg in types
+            if reg.queue_type.section == f"conductor.event-queues.{arg}"
+        ]
+        assert found, f"no installed plugin binds conductor.event-queues.{arg}"
+        return reference_table(found[0].settings, found[0].section) + "\n"
     if kind == "file":
         language = {".py": "python", ".toml": "toml", ".properties": "properties"}
         path = DOCS.parent / arg

@@ -13,6 +13,7 @@ KNOWN_PACKAGES = {
     "azure": "conductor-events-azure",
     "amqp_queue": "conductor-events-amqp",
     "amqp_exchange": "conductor-events-amqp",
+    "amqp": "conductor-events-amqp",  # the section both AMQP types read
     "nats": "conductor-events-nats",
     "jsm": "conductor-events-nats",
 }

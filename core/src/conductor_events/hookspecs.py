@@ -30,12 +30,15 @@ def register_queue_types(register: Callable[[QueueType[Any]], None]) -> None:
 
     Call ``register`` once per type with a :class:`~conductor_events.queues.QueueType`: its
     ``name`` (the sink prefix), its ``settings`` model (the ``conductor.event-queues.<name>.*``
-    section, a subclass of :class:`~conductor_events.config.QueueSettings`) and its ``connect``
+    section, or the one under ``conductor.event-queues`` that the model's ``section`` names,
+    a subclass of :class:`~conductor_events.config.QueueSettings`) and its ``connect``
     factory, which turns validated settings into a :class:`~conductor_events.queues.QueueClient`
-    whose ``publish`` and ``subscribe`` do the broker work.
+    whose ``publish`` and ``subscribe`` do the broker work. Types that read one section (as
+    Conductor's ``amqp_queue`` and ``amqp_exchange`` read ``amqp``) register the same model.
 
-    Called once, when plugins are first used. Two plugins registering the same name is a
-    start-up error naming both. Keep this cheap: import no SDK here; ``connect`` does that.
+    Called once, when plugins are first used. Two plugins registering the same name, or
+    binding the same section, is a start-up error naming both. Keep this cheap: import no SDK
+    here; ``connect`` does that.
 
     :param register: records one queue type, and which plugin registered it.
     """

@@ -296,8 +296,53 @@ class PluginHost:
                     f"{record.label} (entry point {record.name}); uninstall or block one "
                     f"with {ENV_BLOCK}"
                 )
+        problem = self._section_problem(registered, record)
+        if problem is not None:
+            self._pm.unregister(name=record.name)
+            self._fail(record, problem)
+            return
+        for queue_type in registered:
             self._queue_types[queue_type.name] = RegisteredQueueType(queue_type, record)
             record.queue_types.append(queue_type.name)
+
+    def _section_problem(
+        self, registered: list[QueueType[Any]], record: PluginRecord
+    ) -> str | None:
+        """Why the sections ``registered`` bind cannot be bound, or ``None``.
+
+        A section is one properties prefix under ``conductor.event-queues``, validated once,
+        so the types that share it must come from one plugin and register one model; a section
+        another plugin's type binds is raised as a conflict naming both plugins.
+        """
+        from conductor_events.config.binding import normalize
+        from conductor_events.config.model import QUEUES_PREFIX
+
+        owners = {normalize(reg.queue_type.section): reg for reg in self._queue_types.values()}
+        mine: dict[str, QueueType[Any]] = {}
+        for queue_type in registered:
+            section = queue_type.section
+            name = section.removeprefix(f"{QUEUES_PREFIX}.")
+            if name == section or not name or "." in name or name == "default":
+                return (
+                    f"queue type {queue_type.name!r} names section {section!r}; expected "
+                    f"{QUEUES_PREFIX}.<name> (one segment, not 'default')"
+                )
+            key = normalize(section)
+            other = mine.setdefault(key, queue_type)
+            if other.settings is not queue_type.settings:
+                return (
+                    f"queue types {other.name!r} and {queue_type.name!r} both bind {section} "
+                    "with different settings models; types that share a section register "
+                    "one model"
+                )
+            owner = owners.get(key)
+            if owner is not None and owner.plugin.name != record.name:
+                raise PluginError(
+                    f"section {section} is bound by two plugins: {owner.plugin.label} (queue "
+                    f"type {owner.name!r}) and {record.label} (queue type {queue_type.name!r}); "
+                    f"uninstall or block one with {ENV_BLOCK}"
+                )
+        return None
 
     def _fail(self, record: PluginRecord, error: str, exc: Exception | None = None) -> None:
         record.status, record.error = FAILED, error

@@ -56,7 +56,11 @@ class QueueType(Generic[S]):
 
     Attributes:
         name: the sink prefix, e.g. ``"sqs"`` in ``sqs:orders``. Lower case, no colon.
-        settings: the pydantic model of ``conductor.event-queues.<name>.*``.
+        settings: the pydantic model of the type's properties section: the one its
+            ``section`` names, or ``conductor.event-queues.<name>.*`` when it names none.
+            Types that read one section, as Conductor's ``amqp_queue`` and ``amqp_exchange``
+            both read ``conductor.event-queues.amqp``, register the same model: the section
+            is validated once, and its ``enabled`` key switches all of them.
         connect: builds the type's client from its validated settings. Called once, on first
             use of the type; this is where the plugin imports its SDK, so that loading the
             plugin stays cheap. It must not do network I/O (that belongs in publish/subscribe).
@@ -69,6 +73,14 @@ class QueueType(Generic[S]):
     connect: Callable[[S], QueueClient]
     description: str = ""
     locations: str = "a queue name"
+
+    @property
+    def section(self) -> str:
+        """The property prefix this type's settings bind (``conductor.event-queues.<name>``
+        unless the settings model names another section under ``conductor.event-queues``)."""
+        from conductor_events.config.model import QUEUES_PREFIX
+
+        return self.settings.section or f"{QUEUES_PREFIX}.{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ def check_queue_type(address: SinkAddress, config: Configuration, plugins: Plugi
             a plugin switch, or failed to load: the message says which).
         QueueTypeDisabledError: the type is installed but not enabled.
     """
-    if plugins.queue_type(address.type) is None:
+    registered = plugins.queue_type(address.type)
+    if registered is None:
         why = unloaded_type(address.type, plugins)
         if why is None:
             why = f"unknown queue type {address.type!r}; {install_hint(address.type)}"
@@ -76,5 +77,5 @@ def check_queue_type(address: SinkAddress, config: Configuration, plugins: Plugi
             config.raise_for_errors()
         raise QueueTypeDisabledError(
             f"sink '{address}': queue type {address.type!r} is installed but not enabled; "
-            f"set conductor.event-queues.{address.type}.enabled=true"
+            f"set {registered.queue_type.section}.enabled=true"
         )

@@ -130,9 +130,19 @@ class _Loader:
         self.default_section = Section(
             DefaultEventQueueSettings.section, DefaultEventQueueSettings, CORE_PLUGIN
         )
-        self.queue_sections = {
-            name: Section(f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings, reg.plugin.label)
-            for name, reg in self.queue_types.items()
+        # One Section per prefix: types that share a section (amqp_queue and amqp_exchange
+        # both read conductor.event-queues.amqp) are bound and validated once.
+        self.queue_sections: dict[str, Section] = {}
+        self.section_of: dict[str, str] = {}
+        for name, reg in self.queue_types.items():
+            prefix = reg.queue_type.section
+            if prefix not in self.queue_sections:
+                self.queue_sections[prefix] = Section(
+                    prefix, reg.queue_type.settings, reg.plugin.label
+                )
+            self.section_of[name] = prefix
+        self._sections_by_normal = {
+            normalize(prefix.rsplit(".", 1)[1]): prefix for prefix in self.queue_sections
         }
         self.core_sections = {
             normalize(model.section.split(".", 1)[1]): Section(model.section, model, CORE_PLUGIN)
@@ -155,7 +165,10 @@ class _Loader:
             entry.key: entry for section in self._sections() for entry in section.origins.values()
         }
         default = self._validate(self.default_section)
-        queues = {name: self._validate(section) for name, section in self.queue_sections.items()}
+        validated = {
+            prefix: self._validate(section) for prefix, section in self.queue_sections.items()
+        }
+        queues = {name: validated[prefix] for name, prefix in self.section_of.items()}
         sections = {
             section.prefix: self._validate(section) for section in self.core_sections.values()
         }
@@ -219,22 +232,27 @@ class _Loader:
         type_name = segments[2]
         if type_name == "default":
             return  # the Conductor server's own internal queue switch
-        known = self.queue_types.get(type_name) and type_name
-        known = known or self._types_by_normal.get(normalize(type_name))
-        if not known:
-            if type_name not in self._reported_missing:
-                self._reported_missing.add(type_name)
-                self.problems.append(
-                    ConfigProblem(
-                        prop.key,
-                        self._unavailable(type_name),
-                        prop.source,
-                        CORE_PLUGIN,
-                        lenient=True,
-                    )
-                )
+        known = self._sections_by_normal.get(normalize(type_name))
+        if known:
+            self._bind(self.queue_sections[known], segments[3:], prop)
             return
-        self._bind(self.queue_sections[known], segments[3:], prop)
+        elsewhere = self._types_by_normal.get(normalize(type_name))
+        if elsewhere is not None:
+            # A type that reads another section (amqp_queue reads amqp): each such key is
+            # reported with the key it was meant to be.
+            prefix = self.section_of[elsewhere]
+            message = (
+                f"queue type {elsewhere!r} reads its settings from {prefix}; "
+                f"did you mean '{'.'.join([prefix, *segments[3:]])}'?"
+            )
+        elif type_name not in self._reported_missing:
+            self._reported_missing.add(type_name)
+            message = self._unavailable(type_name)
+        else:
+            return
+        self.problems.append(
+            ConfigProblem(prop.key, message, prop.source, CORE_PLUGIN, lenient=True)
+        )
 
     def _bind(self, section: Section, segments: list[str], prop: RawProperty) -> None:
         binding = bind(section.model, segments)
@@ -291,7 +309,7 @@ class _Loader:
                 ConfigProblem(
                     key,
                     f"queue type {type_name!r} is not enabled; set "
-                    f"{QUEUES_PREFIX}.{type_name}.enabled=true",
+                    f"{self.section_of[type_name]}.enabled=true",
                     source,
                     CORE_PLUGIN,
                 )

@@ -30,7 +30,9 @@ class SectionSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False)
 
     section: ClassVar[str] = ""
-    """The property prefix of this section, without the trailing dot."""
+    """The property prefix of this section, without the trailing dot. A queue type's model
+    may leave it empty (it binds ``conductor.event-queues.<type name>``) or name another
+    section under ``conductor.event-queues`` that several of its types share."""
 
     def __repr__(self) -> str:
         """The settings with secrets masked: ``SecretStr`` fields and the entries of raw client

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from conductor_events.config.binding import known_keys
 from conductor_events.config.durations import format_duration
-from conductor_events.config.loader import QUEUES_PREFIX, core_sections
+from conductor_events.config.loader import core_sections
 from conductor_events.config.masking import MASK
 from conductor_events.config.model import Configuration, Entry
 from conductor_events.config.properties import DEFAULT
@@ -71,10 +71,12 @@ def effective_entries(config: Configuration, plugins: PluginHost) -> list[Entry]
         (DefaultEventQueueSettings.section, DefaultEventQueueSettings)
     ]
     sections += [(model.section, model) for model in core_sections()]
-    sections += [
-        (f"{QUEUES_PREFIX}.{name}", reg.queue_type.settings)
-        for name, reg in plugins.queue_types().items()
-    ]
+    sections += list(
+        {
+            reg.queue_type.section: reg.queue_type.settings
+            for reg in plugins.queue_types().values()
+        }.items()
+    )
     merged = {entry.key: entry for prefix, model in sections for entry in _defaults(prefix, model)}
     merged.update(config.entries)
     return sorted(merged.values(), key=lambda e: e.key)

@@ -69,15 +69,16 @@ def configure(
     """
     plugins = PluginHost(entry_points=[], strict=True, environ={})
     plugins.add_plugin(plugin, plugin_name)
-    if plugins.queue_type(queue_type) is None:
-        registered = ", ".join(sorted(plugins.queue_types())) or "none"
+    registered = plugins.queue_type(queue_type)
+    if registered is None:
+        names = ", ".join(sorted(plugins.queue_types())) or "none"
         pytest.fail(
             f"plugin {plugin_name!r} does not register queue type {queue_type!r} "
-            f"(it registers: {registered})",
+            f"(it registers: {names})",
             pytrace=False,
         )
     values = {str(key): str(value) for key, value in properties.items()}
-    enabled = f"conductor.event-queues.{queue_type}.enabled"
+    enabled = f"{registered.queue_type.section}.enabled"
     values.setdefault(enabled, "true")
     path = workdir / "conformance.properties"
     path.write_text(javaproperties.dumps(values, timestamp=False), encoding="utf-8")

@@ -91,9 +91,14 @@ def generated_block(doc: Path, name: str) -> str:
 
 
 def assert_key_table_current(doc: Path, queue_type: str, settings: type[QueueSettings]) -> None:
-    """The ``config:<queue_type>`` block of ``doc`` is exactly the settings model's key table."""
-    expected = reference_table(settings, f"conductor.event-queues.{queue_type}") + "\n"
-    assert generated_block(doc, f"config:{queue_type}") == expected, (
-        f"{doc.name}: the config:{queue_type} key table is out of date; regenerate it with "
+    """The ``config:<section>`` block of ``doc`` is exactly the settings model's key table:
+    ``<section>`` is the last part of the section the type binds (the settings model's
+    ``section``, else ``conductor.event-queues.<queue_type>``), so types sharing a section
+    share one table."""
+    prefix = settings.section or f"conductor.event-queues.{queue_type}"
+    name = f"config:{prefix.rsplit('.', 1)[1]}"
+    expected = reference_table(settings, prefix) + "\n"
+    assert generated_block(doc, name) == expected, (
+        f"{doc.name}: the {name} key table is out of date; regenerate it with "
         "conductor_events.config.reference.reference_table"
     )
