@@ -23,7 +23,7 @@ async def double() -> AsyncIterator[ConductorDouble]:
         yield server
 
 
-async def _poll(http: httpx.AsyncClient, **params: object) -> httpx.Response:
+async def _poll(http: httpx.AsyncClient, **params: str | int) -> httpx.Response:
     return await http.get("/tasks/poll/batch/event_publish", params=params)
 
 

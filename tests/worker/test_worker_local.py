@@ -4,8 +4,11 @@ publishes, how it is updated, and what happens when Conductor or the sink fails.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from pathlib import Path
 
+import conductor_events.local.plugin
+from conductor_events.messages import Message
+from conductor_events.plugins import PluginHost
 from conductor_events.runtime import EventQueues
 from conductor_events.testing.conductor_double import ConductorDouble
 
@@ -14,9 +17,19 @@ from .conftest import WORKFLOW, WorkerFactory, eventually, publish_task, start
 SINK = "local:worker-out"
 
 
-async def _drain(queues: EventQueues, event: str = SINK) -> list[Any]:
+async def drain_file(path: Path, event: str = SINK) -> list[Message]:
+    """Every message on the queue file ``path`` (received and acked)."""
+    host = PluginHost(entry_points=[], environ={})
+    host.add_plugin(conductor_events.local.plugin, "local", distribution="conductor-events")
+    properties = path.with_suffix(".drain.properties")
+    properties.write_text(f"conductor.event-queues.local.path={path}\n")
+    async with EventQueues.from_files([properties], plugins=host, environ={}) as queues:
+        return await _drain(queues, event)
+
+
+async def _drain(queues: EventQueues, event: str = SINK) -> list[Message]:
     """Every message on the queue (received and acked)."""
-    messages = []
+    messages: list[Message] = []
     async with await queues.subscribe(event) as subscription:
         while True:
             batch = await subscription.receive_batch(100, timeout=0.3)
