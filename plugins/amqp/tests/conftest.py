@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conductor_events_amqp import plugin as amqp_plugin
 from conductor_events_amqp.client import AmqpQueueClient
-from conductor_events_amqp.settings import AmqpExchangeSettings, AmqpSettings
+from conductor_events_amqp.settings import AmqpSettings
 from rabbit import Broker, PrivateNode, missing_broker
 
 from conductor_events.plugins import PluginHost
@@ -65,7 +65,7 @@ def private_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNo
         node.remove()
 
 
-def settings_for(broker: Broker, exchange: bool = False, **overrides: Any) -> AmqpSettings:
+def settings_for(broker: Broker, **overrides: Any) -> AmqpSettings:
     values: dict[str, Any] = {
         "enabled": True,
         "hosts": broker.host,
@@ -75,8 +75,7 @@ def settings_for(broker: Broker, exchange: bool = False, **overrides: Any) -> Am
         "duration": "200ms",
     }
     values.update(overrides)
-    model = AmqpExchangeSettings if exchange else AmqpSettings
-    return model(**values)
+    return AmqpSettings(**values)
 
 
 @pytest.fixture
@@ -88,9 +87,9 @@ async def make_client(
     made: list[AmqpQueueClient] = []
 
     def make(exchange: bool = False, **overrides: Any) -> AmqpQueueClient:
-        settings = settings_for(rabbitmq, exchange, **overrides)
+        settings = settings_for(rabbitmq, **overrides)
         connect = amqp_plugin.connect_exchange if exchange else amqp_plugin.connect_queue
-        client = connect(settings)  # type: ignore[arg-type]
+        client = connect(settings)
         assert isinstance(client, AmqpQueueClient)
         made.append(client)
         return client

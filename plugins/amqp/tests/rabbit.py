@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aio_pika
+from conductor_events_amqp.settings import SECTION
 
 from conductor_events.testing.servers import ServerStartError, free_port, wait_for_port
 
@@ -71,8 +72,9 @@ class Broker:
     host: str = HOST
     port: int = PORT
 
-    def properties(self, queue_type: str, **values: str) -> dict[str, str]:
-        prefix = f"conductor.event-queues.{queue_type}"
+    def properties(self, **values: str) -> dict[str, str]:
+        """The ``conductor.event-queues.amqp.*`` properties that reach this node."""
+        prefix = SECTION
         found = {
             f"{prefix}.hosts": self.host,
             f"{prefix}.port": str(self.port),

@@ -92,7 +92,6 @@ class TestAmqpQueueConformance(QueueConformance):
     def queue_properties(self, rabbitmq: Broker) -> dict[str, str]:
         self.broker = rabbitmq
         return rabbitmq.properties(
-            self.queue_type,
             **{
                 "max-deliveries": str(MAX_DELIVERIES),
                 "max-message-size": str(MAX_MESSAGE_SIZE),
@@ -163,7 +162,7 @@ class TestAmqpQueueRestartConformance(QueueConformance):
     @pytest.fixture
     def queue_properties(self, private_node: PrivateNode) -> dict[str, str]:
         self.node = private_node
-        return private_node.properties(self.queue_type)
+        return private_node.properties()
 
     async def make_location(self, harness: Harness, hint: str) -> str:
         location = await super().make_location(harness, hint)

@@ -46,7 +46,7 @@ async def test_an_unreachable_broker_is_one_clear_line(
         await asyncio.wait_for(client.publish("orders", [Message(1)]), GUARD)
     text = str(error.value)
     assert text.startswith("amqp_queue: cannot connect to RabbitMQ within 10s")
-    assert "(conductor.event-queues.amqp_queue.hosts)" in text
+    assert "(conductor.event-queues.amqp.hosts)" in text
     assert f"127.0.0.1:{closed_port}" in text
     assert "\n" not in text
     assert SECRET not in text
@@ -81,7 +81,7 @@ async def test_wrong_credentials_name_the_user_never_the_password(
     text = str(error.value)
     assert "refused user 'nobody' on virtual host '/'" in text
     assert "wrong username or password" in text
-    assert "conductor.event-queues.amqp_queue.username" in text
+    assert "conductor.event-queues.amqp.username" in text
     assert SECRET not in text
     assert SECRET not in repr(error.value.__cause__)
     assert SECRET not in caplog.text
@@ -92,10 +92,10 @@ async def test_event_task_fails_with_the_reason_and_no_secret(
     rabbitmq: Broker,
     properties_file: Callable[[dict[str, str]], Path],
 ) -> None:
-    prefix = "conductor.event-queues.amqp_queue"
+    prefix = "conductor.event-queues.amqp"
     path = properties_file(
         {
-            **rabbitmq.properties("amqp_queue"),
+            **rabbitmq.properties(),
             f"{prefix}.enabled": "true",
             f"{prefix}.password": SECRET,
         }

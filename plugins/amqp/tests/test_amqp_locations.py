@@ -79,7 +79,7 @@ async def test_a_sink_with_a_malformed_query_names_the_sink(
     plugins: PluginHost, tmp_path: Path
 ) -> None:
     path = tmp_path / "app.properties"
-    path.write_text("conductor.event-queues.amqp_exchange.enabled=true\n", encoding="utf-8")
+    path.write_text("conductor.event-queues.amqp.enabled=true\n", encoding="utf-8")
     async with EventQueues.from_files([path], plugins=plugins, environ={}) as queues:
         with pytest.raises(MalformedSinkError) as error:
             queues.resolve("amqp_exchange:events?routingKey=a&durable=yes")

@@ -20,7 +20,7 @@ def test_loading_the_plugin_does_not_import_aio_pika() -> None:
         "conductor_events_amqp.plugin",
         ["aio_pika", "aiormq", "pamqp"],
         sink="amqp_queue:orders",  # first use of the type: connect (no I/O)
-        properties={"conductor.event-queues.amqp_queue.enabled": "true"},
+        properties={"conductor.event-queues.amqp.enabled": "true"},
     )
     assert report.queue_types == ["amqp_exchange", "amqp_queue"]
     assert report.at_load == []
@@ -35,12 +35,23 @@ def test_entry_point_is_declared() -> None:
     assert point.dist.metadata["Name"] == "conductor-events-amqp"
 
 
-def test_registers_both_types_each_with_its_section(plugins: PluginHost) -> None:
+def test_registers_both_types_on_conductors_one_section(plugins: PluginHost) -> None:
     for name in ("amqp_queue", "amqp_exchange"):
         registered = plugins.queue_type(name)
         assert registered is not None
         assert registered.plugin.distribution == "conductor-events-amqp"
-        assert registered.queue_type.settings.section == f"conductor.event-queues.{name}"
+        assert registered.queue_type.section == "conductor.event-queues.amqp"
+
+
+def test_without_the_plugin_the_amqp_section_names_the_package_to_install(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "app.properties"
+    path.write_text("conductor.event-queues.amqp.enabled=true\n", encoding="utf-8")
+    config = load_configuration([path], PluginHost(entry_points=[], environ={}), {})
+    (problem,) = config.warnings
+    assert problem.key == "conductor.event-queues.amqp.enabled"
+    assert "install conductor-events-amqp (pip install 'conductor-events[amqp]')" in str(problem)
 
 
 def test_without_the_plugin_a_sink_names_the_package_and_extra_to_install() -> None:

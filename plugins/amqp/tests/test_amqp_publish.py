@@ -96,7 +96,7 @@ async def test_too_large_is_failed_per_message(
     (failure,) = result.failed
     assert failure.message_id == large.id
     assert "exceeds the limit of 100 bytes" in failure.reason
-    assert "conductor.event-queues.amqp_queue.max-message-size" in failure.reason
+    assert "conductor.event-queues.amqp.max-message-size" in failure.reason
     assert await rabbitmq.depth(queue) == 1
 
 
@@ -108,8 +108,8 @@ async def test_event_task_completes_and_fails_by_the_brokers_answer(
     name = unique("event")
     path = properties_file(
         {
-            **rabbitmq.properties("amqp_exchange"),
-            "conductor.event-queues.amqp_exchange.enabled": "true",
+            **rabbitmq.properties(),
+            "conductor.event-queues.amqp.enabled": "true",
         }
     )
     routed = f"amqp_exchange:{name}?routingKey=done&bindQueueName={name}.q"

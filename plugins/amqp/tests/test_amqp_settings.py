@@ -1,5 +1,5 @@
-"""``conductor.event-queues.amqp_queue.*`` and ``...amqp_exchange.*`` as bound from properties
-files and the environment: Conductor's keys, its defaults, secrets masked."""
+"""``conductor.event-queues.amqp.*`` as bound from properties files and the environment:
+Conductor's one section for both AMQP types, its keys, its defaults, secrets masked."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conductor_events_amqp.settings import AmqpExchangeSettings, AmqpSettings, RetryType
+from conductor_events_amqp.settings import AmqpSettings, RetryType
 
 from conductor_events.config import Configuration, load_configuration
 from conductor_events.config.show import effective_entries, show_lines
 from conductor_events.plugins import PluginHost
 
-QUEUE = "conductor.event-queues.amqp_queue"
-EXCHANGE = "conductor.event-queues.amqp_exchange"
+AMQP = "conductor.event-queues.amqp"
 
 
 def load(plugins: PluginHost, tmp_path: Path, text: str, **environ: str) -> Configuration:
@@ -57,21 +56,23 @@ def test_defaults_are_conductors(plugins: PluginHost, tmp_path: Path) -> None:
     assert settings.max_deliveries == 5
 
 
-def test_a_conductor_properties_file_binds_per_type(plugins: PluginHost, tmp_path: Path) -> None:
+def test_a_conductor_properties_file_configures_both_types(
+    plugins: PluginHost, tmp_path: Path
+) -> None:
     config = load(
         plugins,
         tmp_path,
-        f"{QUEUE}.enabled=true\n"
-        f"{QUEUE}.hosts=rabbit-1:5673, rabbit-2\n"
-        f"{QUEUE}.virtualHost=orders\n"  # Spring's relaxed binding
-        f"{QUEUE}.batch-size=20\n"
-        f"{QUEUE}.poll-time-duration=250\n"  # bare number: milliseconds
-        f"{QUEUE}.type=EXPONENTIALBACKOFF\n"
-        f"{QUEUE}.durable=false\n"
-        f"{QUEUE}.delivery-mode=1\n"
-        f"{EXCHANGE}.enabled=true\n"
-        f"{EXCHANGE}.exchange-type=fanout\n",
+        f"{AMQP}.enabled=true\n"
+        f"{AMQP}.hosts=rabbit-1:5673, rabbit-2\n"
+        f"{AMQP}.virtualHost=orders\n"  # Spring's relaxed binding
+        f"{AMQP}.batch-size=20\n"
+        f"{AMQP}.poll-time-duration=250\n"  # bare number: milliseconds
+        f"{AMQP}.type=EXPONENTIALBACKOFF\n"
+        f"{AMQP}.durable=false\n"
+        f"{AMQP}.delivery-mode=1\n"
+        f"{AMQP}.exchange-type=fanout\n",
     )
+    assert config.problems == []
     settings = queue_settings(config)
     assert settings.enabled is True
     assert settings.addresses() == [("rabbit-1", 5673), ("rabbit-2", 5672)]
@@ -81,11 +82,54 @@ def test_a_conductor_properties_file_binds_per_type(plugins: PluginHost, tmp_pat
     assert [settings.retry_wait(i) for i in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert settings.durable is False
     assert settings.delivery_mode == 1
-    exchange = config.settings("amqp_exchange")
-    assert isinstance(exchange, AmqpExchangeSettings)
-    assert exchange.enabled is True
-    assert exchange.exchange_type == "fanout"
-    assert exchange.durable is True  # the sections are independent
+    assert settings.exchange_type == "fanout"
+    assert config.settings("amqp_exchange") == settings
+    assert config.enabled("amqp_queue")
+    assert config.enabled("amqp_exchange")
+
+
+def test_one_enabled_key_switches_both_types(plugins: PluginHost, tmp_path: Path) -> None:
+    config = load(plugins, tmp_path, f"{AMQP}.hosts=rabbit\n")
+    assert not config.enabled("amqp_queue")
+    assert not config.enabled("amqp_exchange")
+    config = load(plugins, tmp_path, f"{AMQP}.enabled=true\n")
+    assert config.enabled("amqp_queue")
+    assert config.enabled("amqp_exchange")
+
+
+def test_a_key_under_a_type_name_points_to_the_amqp_section(
+    plugins: PluginHost, tmp_path: Path
+) -> None:
+    config = load(
+        plugins,
+        tmp_path,
+        "conductor.event-queues.amqp_queue.hosts=rabbit\n"
+        "conductor.event-queues.amqpExchange.enabled=true\n",
+    )
+    assert [(p.source and p.source.line, p.key, p.message) for p in config.warnings] == [
+        (
+            1,
+            "conductor.event-queues.amqp_queue.hosts",
+            f"queue type 'amqp_queue' reads its settings from {AMQP}; did you mean '{AMQP}.hosts'?",
+        ),
+        (
+            2,
+            "conductor.event-queues.amqpExchange.enabled",
+            f"queue type 'amqp_exchange' reads its settings from {AMQP}; "
+            f"did you mean '{AMQP}.enabled'?",
+        ),
+    ]
+    assert config.errors == []
+    assert queue_settings(config).hosts == "localhost"  # nothing bound
+    assert not config.enabled("amqp_exchange")
+
+
+def test_each_problem_of_the_section_is_reported_once(plugins: PluginHost, tmp_path: Path) -> None:
+    config = load(plugins, tmp_path, f"{AMQP}.port=0\n{AMQP}.virtual-hots=x\n")
+    assert [problem.key for problem in config.errors] == [f"{AMQP}.port"]
+    assert [problem.key for problem in config.warnings] == [f"{AMQP}.virtual-hots"]
+    assert config.settings("amqp_queue") is None
+    assert config.settings("amqp_exchange") is None
 
 
 def test_retry_waits_follow_conductors_patterns() -> None:
@@ -100,24 +144,27 @@ def test_spring_environment_variables_override(plugins: PluginHost, tmp_path: Pa
     config = load(
         plugins,
         tmp_path,
-        f"{QUEUE}.hosts=from-file\n",
-        CONDUCTOR_EVENTQUEUES_AMQP_QUEUE_HOSTS="from-env",
-        CONDUCTOR_EVENTQUEUES_AMQP_QUEUE_PASSWORD="env-Secret-9",
+        f"{AMQP}.hosts=from-file\n",
+        CONDUCTOR_EVENTQUEUES_AMQP_HOSTS="from-env",
+        CONDUCTOR_EVENTQUEUES_AMQP_PASSWORD="env-Secret-9",
+        CONDUCTOR_EVENTQUEUES_AMQP_ENABLED="true",
     )
     settings = queue_settings(config)
     assert settings.hosts == "from-env"
     assert settings.password.get_secret_value() == "env-Secret-9"
+    assert config.enabled("amqp_exchange")
+    assert config.entries[f"{AMQP}.hosts"].source.env == "CONDUCTOR_EVENTQUEUES_AMQP_HOSTS"
 
 
 @pytest.mark.parametrize(
     ("line", "key", "words"),
     [
-        (f"{QUEUE}.delivery-mode=3", f"{QUEUE}.delivery-mode", "1 (transient) or 2"),
-        (f"{QUEUE}.hosts=rabbit:http", f"{QUEUE}.hosts", "port after ':'"),
-        (f"{QUEUE}.hosts= , ", f"{QUEUE}.hosts", "host:port"),
-        (f"{QUEUE}.queue-type=stream", f"{QUEUE}.queue-type", "classic"),
-        (f"{QUEUE}.type=SOMETIMES", f"{QUEUE}.type", "REGULARINTERVALS"),
-        (f"{QUEUE}.port=0", f"{QUEUE}.port", "greater than or equal to 1"),
+        (f"{AMQP}.delivery-mode=3", f"{AMQP}.delivery-mode", "1 (transient) or 2"),
+        (f"{AMQP}.hosts=rabbit:http", f"{AMQP}.hosts", "port after ':'"),
+        (f"{AMQP}.hosts= , ", f"{AMQP}.hosts", "host:port"),
+        (f"{AMQP}.queue-type=stream", f"{AMQP}.queue-type", "classic"),
+        (f"{AMQP}.type=SOMETIMES", f"{AMQP}.type", "REGULARINTERVALS"),
+        (f"{AMQP}.port=0", f"{AMQP}.port", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_are_reported_with_key_and_line(
@@ -132,16 +179,16 @@ def test_bad_values_are_reported_with_key_and_line(
 
 
 def test_an_unknown_key_gets_a_did_you_mean(plugins: PluginHost, tmp_path: Path) -> None:
-    config = load(plugins, tmp_path, f"{QUEUE}.virtual-hots=orders\n")
+    config = load(plugins, tmp_path, f"{AMQP}.virtual-hots=orders\n")
     (problem,) = config.warnings
-    assert f"did you mean '{QUEUE}.virtual-host'" in str(problem)
+    assert f"did you mean '{AMQP}.virtual-host'" in str(problem)
 
 
 def test_the_password_is_never_shown(plugins: PluginHost, tmp_path: Path) -> None:
-    config = load(plugins, tmp_path, f"{QUEUE}.password=s3cr3t-Value-Do-Not-Show\n")
+    config = load(plugins, tmp_path, f"{AMQP}.password=s3cr3t-Value-Do-Not-Show\n")
     settings = queue_settings(config)
     assert "s3cr3t" not in repr(settings)
     assert "s3cr3t" not in str(settings.summary())
     shown = "\n".join(show_lines(effective_entries(config, plugins)))
-    assert f"{QUEUE}.password" in shown
+    assert f"{AMQP}.password" in shown
     assert "s3cr3t" not in shown

@@ -105,7 +105,8 @@ class AmqpQueueClient(QueueClient):
 
     @property
     def section(self) -> str:
-        return f"conductor.event-queues.{self.type_name}"
+        """The properties section both AMQP types read, for error messages."""
+        return self.settings.section
 
     async def connection(self) -> AbstractRobustConnection:
         """The robust connection, opened on first use within ``connection-timeout``."""

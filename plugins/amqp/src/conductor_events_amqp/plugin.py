@@ -1,4 +1,5 @@
-"""Registers the ``amqp_queue`` and ``amqp_exchange`` queue types. Importing this imports no
+"""Registers the ``amqp_queue`` and ``amqp_exchange`` queue types, both configured by
+``conductor.event-queues.amqp.*`` (one model, so one section). Importing this imports no
 aio-pika: ``connect`` does."""
 
 from __future__ import annotations
@@ -8,12 +9,7 @@ from typing import Any
 
 from conductor_events import hookimpl
 from conductor_events.queues import QueueClient, QueueType
-from conductor_events_amqp.settings import (
-    EXCHANGE_TYPE,
-    QUEUE_TYPE,
-    AmqpExchangeSettings,
-    AmqpSettings,
-)
+from conductor_events_amqp.settings import EXCHANGE_TYPE, QUEUE_TYPE, AmqpSettings
 
 
 def connect_queue(settings: AmqpSettings) -> QueueClient:
@@ -23,7 +19,7 @@ def connect_queue(settings: AmqpSettings) -> QueueClient:
     return AmqpQueueClient(settings, "queue", QUEUE_TYPE)
 
 
-def connect_exchange(settings: AmqpExchangeSettings) -> QueueClient:
+def connect_exchange(settings: AmqpSettings) -> QueueClient:
     """The ``amqp_exchange`` client; aio-pika is imported here, on first use of the type."""
     from conductor_events_amqp.client import AmqpQueueClient
 
@@ -44,7 +40,7 @@ def register_queue_types(register: Callable[[QueueType[Any]], None]) -> None:
     register(
         QueueType(
             name=EXCHANGE_TYPE,
-            settings=AmqpExchangeSettings,
+            settings=AmqpSettings,
             connect=connect_exchange,
             description="RabbitMQ exchanges and the queues bound to them (AMQP 0-9-1, aio-pika)",
             locations="`<exchange>?exchangeType=topic&routingKey=<key>&bindQueueName=<queue>`",

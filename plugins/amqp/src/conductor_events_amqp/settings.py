@@ -1,10 +1,9 @@
-"""``conductor.event-queues.amqp_queue.*`` and ``...amqp_exchange.*``: Conductor's AMQP keys
-with its defaults (where they are safe), plus what it lacked (dead letters, attempt limits,
-size limits).
+"""``conductor.event-queues.amqp.*``: Conductor's AMQP keys with its defaults (where they are
+safe), plus what it lacked (dead letters, attempt limits, size limits).
 
-Conductor reads one section, ``conductor.event-queues.amqp.*``, for both of its AMQP queue
-types. The plugin contract binds each queue type to the section named after it, so here each
-type has its own section with the same keys (see docs/amqp.md, "Configuration").
+As in Conductor, the one section configures both AMQP queue types, ``amqp_queue`` and
+``amqp_exchange``: both register this model, so the core validates the section once and its
+``enabled`` key switches both (see docs/amqp.md, "Configuration").
 
 Imports pydantic and the core only, so loading the plugin stays cheap.
 """
@@ -22,6 +21,7 @@ from conductor_events.config import Millis, QueueSettings
 DEFAULT_PORT = 5672
 QUEUE_TYPE = "amqp_queue"
 EXCHANGE_TYPE = "amqp_exchange"
+SECTION = "conductor.event-queues.amqp"
 
 
 class RetryType(StrEnum):
@@ -36,9 +36,11 @@ class AmqpSettings(QueueSettings):
     """RabbitMQ (AMQP 0-9-1), through aio-pika. One robust connection per queue type, which
     reconnects by itself after a broker restart; publishes are confirmed by the broker."""
 
-    section: ClassVar[str] = f"conductor.event-queues.{QUEUE_TYPE}"
+    section: ClassVar[str] = SECTION
 
-    enabled: bool = Field(default=False, description="Use this queue type.")
+    enabled: bool = Field(
+        default=False, description="Use the `amqp_queue` and `amqp_exchange` queue types."
+    )
     hosts: str = Field(
         default="localhost",
         min_length=1,
@@ -208,9 +210,3 @@ class AmqpSettings(QueueSettings):
         if self.type is RetryType.EXPONENTIALBACKOFF:
             return base * float(2**retry)
         return base
-
-
-class AmqpExchangeSettings(AmqpSettings):
-    """The same keys for ``amqp_exchange``: exchanges, and the queues bound to them."""
-
-    section: ClassVar[str] = f"conductor.event-queues.{EXCHANGE_TYPE}"
