@@ -15,6 +15,8 @@ BACKENDS = {
     "sqs": ROOT / "plugins/sqs/src",
     "kafka": ROOT / "plugins/kafka/src",
     "azure": ROOT / "plugins/azure/src",
+    "amqp": ROOT / "plugins/amqp/src",
+    "nats": ROOT / "plugins/nats/src",
     "memory (the example plugin)": ROOT / "tests/example-plugin/src",
 }
 

@@ -8,6 +8,7 @@ import pytest
 from conductor_events_nats.settings import JetStreamSettings, NatsSettings
 
 from conductor_events.plugins import PluginHost
+from conductor_events.testing.contract_check import core_internals_used
 from conductor_events.testing.plugin_checks import sdk_import_report
 
 
@@ -51,3 +52,11 @@ async def test_a_missing_plugin_names_the_package_and_extra_to_install(tmp_path:
             assert "install conductor-events-nats (pip install 'conductor-events[nats]')" in str(
                 caught.value
             )
+
+
+def test_the_plugin_touches_no_internals_of_core_classes() -> None:
+    """Deliveries are the core's ``Delivery(message, attempt, handle)`` with this plugin's
+    handles; only the queue contract's public names and documented extension hooks are used
+    (what a third party's plugin could use)."""
+    source = Path(__file__).resolve().parents[1] / "src"
+    assert core_internals_used([source]) == []

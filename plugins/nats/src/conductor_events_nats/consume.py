@@ -25,10 +25,9 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from conductor_events.errors import QueueError
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
+from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_nats import wire
 from conductor_events_nats.connection import describe
-from conductor_events_nats.contract import DeliveryHandle, new_delivery
 
 if TYPE_CHECKING:
     from conductor_events_nats.jetstream import JetStreamQueueClient
@@ -99,7 +98,7 @@ class JetStreamSubscription(Subscription):
             f"{meta.stream}-{meta.sequence.stream}",
             meta.timestamp.timestamp() if wire.CREATED_AT not in own else None,
         )
-        return new_delivery(
+        return Delivery(
             message,
             delivered,
             JetStreamHandle(self, msg, delivered),

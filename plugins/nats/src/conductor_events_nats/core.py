@@ -33,10 +33,15 @@ from nats.errors import Error as NatsError
 
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult, new_message_id
-from conductor_events.queues import Delivery, QueueClient, SubscribeOptions, Subscription
+from conductor_events.queues import (
+    Delivery,
+    DeliveryHandle,
+    QueueClient,
+    SubscribeOptions,
+    Subscription,
+)
 from conductor_events_nats import wire
 from conductor_events_nats.connection import Connection, describe
-from conductor_events_nats.contract import DeliveryHandle, new_delivery
 from conductor_events_nats.locations import Location, parse
 from conductor_events_nats.settings import NatsSettings
 
@@ -231,7 +236,7 @@ class NatsSubscription(Subscription):
     def _deliver(self, held: _Held) -> Delivery:
         user, own = wire.split_headers(held.headers)
         message = wire.decode_message(held.data, own, user, new_message_id())
-        return new_delivery(message, held.attempt, NatsHandle(self, held))
+        return Delivery(message, held.attempt, NatsHandle(self, held))
 
     async def _close(self) -> None:
         subscription, self._subscription = self._subscription, None
