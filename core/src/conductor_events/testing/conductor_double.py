@@ -72,9 +72,9 @@ workflow along; it is not a workflow engine.
 
 Use it in a test with ``async with ConductorDouble() as double:`` (it serves on 127.0.0.1 on a
 free port, on the running event loop), or as a process:
-``python -m conductor_events.testing.conductor_double --workflow NAME=task_ref,...``, which
-prints its URL. It lives in the conformance kit's package (``pip install
-'conductor-events[testing]'``), not in the service's modules.
+``python -m conductor_events.testing.conductor_double --workflow NAME=task_ref[:TYPE],...
+[--task-input REF=JSON]``, which prints its URL. It lives in the conformance kit's package
+(``pip install 'conductor-events[testing]'``), not in the service's modules.
 """
 
 from __future__ import annotations
@@ -251,6 +251,8 @@ class ConductorDouble:
         """Queue name -> {task id: time it may be polled}, in the order tasks were queued."""
         self._polled: dict[str, float] = {}
         """Task id -> when its response timeout runs out (polled tasks not yet ended)."""
+        self._delayed: dict[str, float] = {}
+        """Task id -> when it may be polled, for queued tasks put back with a delay."""
         self._queued = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -429,7 +431,10 @@ class ConductorDouble:
     def _enqueue(self, task: dict[str, Any], delay: float) -> None:
         queue = self._queues.setdefault(_queue_name(task["taskType"], task.get("domain")), {})
         queue[task["taskId"]] = time.monotonic() + delay
-        self._queued.set()
+        if delay > 0:
+            self._delayed[task["taskId"]] = time.monotonic() + delay
+        else:
+            self._queued.set()
 
     def task(self, workflow_id: str, ref: str) -> dict[str, Any]:
         """The latest task of a workflow whose reference name is ``ref`` (exactly)."""
@@ -781,12 +786,15 @@ class ConductorDouble:
         queue = self._queues.get(name, {})
         now = time.monotonic()
         taken: list[dict[str, Any]] = []
-        for task_id, visible_at in list(queue.items()):
-            if len(taken) >= count:
+        ready: list[str] = []
+        for task_id, visible_at in queue.items():  # in the order they were queued
+            if len(ready) >= count:
                 break
-            if visible_at > now:
-                continue
+            if visible_at <= now:
+                ready.append(task_id)
+        for task_id in ready:
             del queue[task_id]
+            self._delayed.pop(task_id, None)
             task = self.tasks[task_id]
             workflow = self.workflows[task["workflowInstanceId"]]
             if task["status"] in _TERMINAL_TASK or workflow["status"] in _TERMINAL_WORKFLOW:
@@ -814,6 +822,7 @@ class ConductorDouble:
                 continue
             for queue in self._queues.values():  # an IN_PROGRESS update may have queued it
                 queue.pop(task_id, None)
+            self._delayed.pop(task_id, None)
             workflow = self.workflows[task["workflowInstanceId"]]
             task["status"] = "TIMED_OUT"
             task["reasonForIncompletion"] = (
@@ -823,7 +832,7 @@ class ConductorDouble:
             task["endTime"] = task["updateTime"] = _now()
             if workflow["status"] not in _TERMINAL_WORKFLOW:
                 self._end_worker_task(workflow, task)
-        if any(v <= now for queue in self._queues.values() for v in queue.values()):
+        if any(visible_at <= now for visible_at in self._delayed.values()):
             self._queued.set()
 
     async def _sweep_forever(self) -> None:
@@ -895,9 +904,16 @@ def _encode_response(response: _Response) -> bytes:
 async def _main(args: argparse.Namespace) -> None:
     double = ConductorDouble()
     double.record_requests = False
+    inputs: dict[str, dict[str, Any]] = {}
+    for spec in args.task_input:
+        ref, _, text = spec.partition("=")
+        inputs[ref] = json.loads(text)
     for spec in args.workflow:
         name, _, refs = spec.partition("=")
-        double.register_workflow(name, [r for r in refs.split(",") if r])
+        steps = [_step(r) for r in refs.split(",") if r]
+        double.register_workflow(
+            name, steps, inputs={ref: inputs[ref] for ref, _ in steps if ref in inputs}
+        )
     await double.start(args.port)
     print(double.url, flush=True)
     stop = asyncio.Event()
@@ -908,6 +924,12 @@ async def _main(args: argparse.Namespace) -> None:
     await double.stop()
 
 
+def _step(spec: str) -> tuple[str, str]:
+    """``REF`` (a WAIT task) or ``REF:TYPE``."""
+    ref, _, kind = spec.partition(":")
+    return ref, kind or "WAIT"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the double as a process: it prints its URL, then serves until SIGTERM."""
     parser = argparse.ArgumentParser(description="A Conductor REST API double on 127.0.0.1.")
@@ -916,8 +938,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--workflow",
         action="append",
         default=[],
-        metavar="NAME=REF,...",
-        help="define a workflow and its task reference names (repeatable)",
+        metavar="NAME=REF[:TYPE],...",
+        help="define a workflow and its tasks: reference names, each with its type (WAIT "
+        "unless given; a type that is not a system type is a worker task) (repeatable)",
+    )
+    parser.add_argument(
+        "--task-input",
+        action="append",
+        default=[],
+        metavar="REF=JSON",
+        help="the inputParameters of the task REF, a JSON object in which a whole-string "
+        "${workflow.input.NAME} is the workflow's input NAME (repeatable)",
     )
     asyncio.run(_main(parser.parse_args(argv)))
 

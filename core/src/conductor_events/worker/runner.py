@@ -363,7 +363,7 @@ class TaskWorker:
             if result.status is TaskStatus.IN_PROGRESS
             else 0,
         }
-        backoff = Backoff(self.options.initial_backoff, self.options.max_backoff)
+        backoff: Backoff | None = None  # made on the first failure: most updates need none
         while True:
             try:
                 await self.client.update_task(body)
@@ -377,6 +377,8 @@ class TaskWorker:
                         then="not retried; Conductor times the task out and retries it",
                     )
                     return False
+                if backoff is None:
+                    backoff = Backoff(self.options.initial_backoff, self.options.max_backoff)
                 delay = backoff.next_delay()
                 if self._stop.is_set() and time.monotonic() + delay > self._deadline():
                     self.metrics.update_failures.labels(task_type, "abandoned").inc()
