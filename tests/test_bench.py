@@ -59,6 +59,8 @@ def test_cases_are_found_and_selectable(cases: list[Case]) -> None:
         "local/event-task",
         "local/memory-flat",
         "cli/conductor-events --help",
+        "worker/end-to-end",
+        "worker/double-capacity",
     ],
 )
 def test_case_and_baseline_do_all_their_work(
