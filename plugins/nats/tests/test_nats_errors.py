@@ -81,6 +81,8 @@ async def test_refused_credentials_name_the_reason_and_never_the_secret(
         ("nats:orders >", "invalid NATS subject"),
         ("jsm:orders:bad.group", "invalid consumer name 'bad.group'"),
         ("nats:orders:a b", "invalid queue group 'a b'"),
+        ("jsm:orders?durable=false", "jsm locations take no '?' parameters"),
+        ("nats:orders:workers?x=1&y", "nats locations take no '?' parameters"),
     ],
 )
 async def test_a_malformed_location_is_refused_before_any_io(

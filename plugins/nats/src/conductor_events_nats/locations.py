@@ -23,6 +23,13 @@ class Location(NamedTuple):
 
 def parse(location: str, queue_type: str, group_word: str) -> Location:
     """Split and check ``subject[:group]``; :class:`MalformedSinkError` says what is wrong."""
+    if "?" in location:
+        # Conductor's AMQP grammar has parameters; its NATS one has none, and a parameter
+        # read as part of the subject would publish to a subject nobody consumes.
+        raise MalformedSinkError(
+            f"{queue_type} locations take no '?' parameters: expected <subject> or "
+            f"<subject>:<{group_word}>"
+        )
     subject, colon, group = location.strip().partition(":")
     if not subject:
         raise MalformedSinkError(f"the subject after '{queue_type}:' is empty")
