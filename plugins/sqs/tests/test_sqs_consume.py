@@ -126,6 +126,27 @@ async def test_extend_keeps_a_message_invisible_past_the_visibility_timeout(
         assert counts(raw, qname) == (0, 1)  # only "expires" is left, held by raw
 
 
+async def test_a_delivery_left_unsettled_comes_back_to_the_same_subscription(
+    make_client: Callable[..., SqsQueueClient], qname: str
+) -> None:
+    """A handler that hangs past the visibility timeout holds up no receiver: with the
+    read-ahead window full (prefetch 1) and emptied only by handing the delivery out, never
+    by a settlement, the subscription still receives the message again, as attempt 2."""
+    client = make_client(visibility_timeout="1s")
+    message = Message("hangs")
+    await client.publish(qname, [message])
+    options = SubscribeOptions(prefetch=1, max_in_flight=5, drain_timeout=0)
+    async with await client.subscribe(qname, options) as subscription:
+        first = await subscription.receive(timeout=10)
+        assert first is not None
+        assert first.attempt == 1
+        again = await subscription.receive(timeout=10)
+        assert again is not None
+        assert again.message.id == message.id
+        assert again.attempt == 2
+        await again.ack()
+
+
 async def test_in_flight_is_bounded_by_max_in_flight(
     make_client: Callable[..., SqsQueueClient], raw: SQSClient, qname: str
 ) -> None:

@@ -296,6 +296,12 @@ class SqsSubscription(Subscription):
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         if self._receivers == 0 and not self._stopping.is_set():
             self._spawn()
+        elif self._room() > 0:
+            # Room opens without a settlement too: the core handed out what it had buffered,
+            # and its handlers still hold it (hung, or past their visibility timeout). Without
+            # this wake-up the receivers would wait for an ack that never comes, and messages
+            # whose visibility timeout ran out would not be received again.
+            self._capacity.fire()
         if not self._ready:
             await self._arrived.wait(timeout)
         taken: list[Delivery] = []
