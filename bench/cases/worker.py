@@ -11,7 +11,9 @@
 * ``worker/double-capacity``: what the double itself sustains for the same request pattern
   (batch polls of up to 32, 32 updates in flight) with nothing published, so the end-to-end
   figure can be read against it: when the two are close, the double is the bottleneck and
-  the end-to-end figure says little about the worker.
+  the end-to-end figure says little about the worker. The worker's own CPU time per task
+  (the bench process runs nothing else meanwhile) is in the end-to-end case's notes, with the
+  rate one core could sustain at that cost.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ async def _end_to_end_async(ctx: RunContext) -> Sample:
             )
             worker = TaskWorker(queues, client, options, metrics, stop)
             begin = time.perf_counter()
+            cpu = time.process_time()
             running = asyncio.ensure_future(worker.run())
             labels = {"task_type": TASK_TYPE, "status": "COMPLETED"}
             done = 0.0
@@ -116,6 +119,7 @@ async def _end_to_end_async(ctx: RunContext) -> Sample:
                 if running.done() or ctx.expired():
                     break
             seconds = time.perf_counter() - begin
+            cpu = time.process_time() - cpu
             stop.set()
             await running
     finally:
@@ -123,7 +127,12 @@ async def _end_to_end_async(ctx: RunContext) -> Sample:
         await asyncio.to_thread(double.wait, 10)
     if done < ctx.count and not ctx.expired():
         raise BenchError(f"the worker stopped after {done:.0f} of {ctx.count} tasks")
-    return Sample(int(done), seconds)
+    per_task = cpu / max(done, 1)
+    notes = {
+        "worker CPU per task": f"{per_task * 1e6:,.0f} µs (one core's ceiling: "
+        f"{1 / per_task if per_task else float('inf'):,.0f} tasks/s)"
+    }
+    return Sample(int(done), seconds, notes=notes)
 
 
 def _direct(ctx: RunContext) -> Sample:
