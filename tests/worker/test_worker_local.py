@@ -3,6 +3,7 @@ publishes, how it is updated, and what happens when Conductor or the sink fails.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -153,3 +154,32 @@ async def test_a_task_without_a_sink_fails_with_the_reason(
         )
     assert "has no 'sink'" in publish_task(double, workflow_id)["reasonForIncompletion"]
     assert "nope" in publish_task(double, unknown)["reasonForIncompletion"]
+
+
+async def test_conductor_stopped_and_restarted_mid_batch_publishes_each_task_once(
+    double: ConductorDouble, queues: EventQueues, run_worker: WorkerFactory
+) -> None:
+    # A poll whose answer the stop cuts off leaves its tasks to the response timeout.
+    double.register_task_def("event_publish", response_timeout_seconds=3)
+    workflows = start(double, SINK, 20)
+    # Updates are slow, so the server goes down with updates in flight (some applied, their
+    # answers lost) and others refused while it is down.
+    double.inject(None, times=20, method="POST", path="^/api/tasks$", delay=0.3)
+    async with run_worker(queues) as worker:
+        await eventually(lambda: len(double.requests_to("POST", r"^/api/tasks$")) >= 4)
+        port = double.port
+        await double.stop()
+        await asyncio.sleep(1.0)
+        await double.start(port)
+        await eventually(
+            lambda: all(publish_task(double, w)["status"] == "COMPLETED" for w in workflows),
+            what="every publish task completed",
+        )
+        retries = worker.value(
+            "conductor_events_worker_update_retries_total", task_type="event_publish"
+        )
+    assert retries >= 1
+    messages = await _drain(queues)
+    assert sorted(m.id for m in messages) == sorted(
+        publish_task(double, w)["taskId"] for w in workflows
+    )
