@@ -3,7 +3,8 @@
 Every location is a fresh queue (a topic for the consumer-group scenario, whose groups are
 subscriptions) with a 2 s lock, so the visibility and lock-expiry scenarios take seconds.
 Automatic lock renewal is off here: the kit checks that an unsettled message comes back once
-its lock expires. What is skipped, and why:
+its lock expires, and that Service Bus dead-letters it (``MaxDeliveryCountExceeded``) after the
+queue's own MaxDeliveryCount, which is set above the plugin's nack limit. What is skipped, and why:
 
 * ``replay``: Service Bus queues are not logs (the kit skips it from the capabilities);
 * ``large_payload``: Service Bus limits the whole encoded message, application properties and
@@ -33,6 +34,9 @@ from conductor_events.testing import (
 
 LOCK_DURATION = 2.0
 MAX_DELIVERIES = 3
+ENTITY_MAX_DELIVERIES = MAX_DELIVERIES + 5
+"""The queues' own MaxDeliveryCount: above the plugin's limit, so nacks dead-letter by the
+plugin (with the nack's reason), and messages whose lock keeps expiring by Service Bus."""
 
 
 async def restart_broker(harness: Harness) -> None:
@@ -65,7 +69,9 @@ class TestAzureConformance(QueueConformance):
         ordered=True,
         consumer_groups=True,
         dead_letter=DeadLetterSupport(
-            location=lambda name: f"{name}/$deadletterqueue", max_deliveries=MAX_DELIVERIES
+            location=lambda name: f"{name}/$deadletterqueue",
+            max_deliveries=MAX_DELIVERIES,
+            expired_deliveries=ENTITY_MAX_DELIVERIES,
         ),
         visibility_timeout=LOCK_DURATION,
         restart_broker=restart_broker,
@@ -97,7 +103,7 @@ class TestAzureConformance(QueueConformance):
             self.broker.create_topic(name)
         else:
             self.broker.create_queue(
-                name, lock_duration=LOCK_DURATION, max_delivery_count=MAX_DELIVERIES + 5
+                name, lock_duration=LOCK_DURATION, max_delivery_count=ENTITY_MAX_DELIVERIES
             )
         return name
 
