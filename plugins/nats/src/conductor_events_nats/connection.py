@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from conductor_events.errors import QueueError
 from conductor_events_nats.settings import ConnectionSettings
@@ -43,6 +44,7 @@ class Connection:
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._last_error: BaseException | None = None
+        self._refusal: BaseException | None = None
         self._closing = False
         self._next_flush: asyncio.Future[None] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
@@ -80,14 +82,16 @@ class Connection:
             options["password"] = settings.password.get_secret_value()
         if settings.token is not None:
             options["token"] = settings.token.get_secret_value()
-        self._last_error = None
+        self._last_error = self._refusal = None
         try:
             async with asyncio.timeout(self.timeout):
                 await client.connect(**options)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await client.close()
-            cause = self._last_error if isinstance(exc, TimeoutError) else exc
+            # The attempts go on until the timeout; the server's refusal of the credentials,
+            # seen on any of them, is the reason, not the reset socket of the one after it.
+            cause = (self._refusal or self._last_error) if isinstance(exc, TimeoutError) else exc
             why = describe(cause) if cause is not None else "timed out"
             raise QueueError(
                 f"{self.queue_type}: cannot connect to NATS at {settings.shown_url} within "
@@ -126,6 +130,8 @@ class Connection:
 
     async def _on_error(self, exc: Exception) -> None:
         self._last_error = exc
+        if _is_refusal(exc):
+            self._refusal = exc
         log.debug("nats.connection.error", queue_type=self.queue_type, error=describe(exc))
 
     async def _on_disconnected(self) -> None:
@@ -159,6 +165,13 @@ class Connection:
         except Exception as exc:
             log.debug("nats.close.failed", queue_type=self.queue_type, error=describe(exc))
         self._closing = False
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """Whether the server refused the credentials (``-ERR 'Authorization Violation'``, an
+    expired or timed-out authentication), rather than the network failing."""
+    text = str(exc).lower()
+    return isinstance(exc, NatsError) and ("authorization" in text or "authentication" in text)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
