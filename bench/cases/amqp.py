@@ -40,6 +40,7 @@ from bench.framework import (
     Sample,
 )
 from bench.payloads import encode, json_payload
+from bench.plugin_consume import check_payload, drain
 
 ORDER = 46
 HOST = "127.0.0.1"
@@ -195,34 +196,11 @@ async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
         options = SubscribeOptions(max_in_flight=CONSUME_BATCH, prefetch=CONSUME_BATCH)
         try:
             async with await client.subscribe(queue, options) as subscription:
-                first = await subscription.receive(timeout=30.0)
-                if first is None:
-                    raise BenchError("nothing arrived within 30s")
-                _check_payload(first.message.payload)
-                await first.ack()
-                done = 1
-                start = time.perf_counter()
-                while done < ctx.count and not ctx.expired():
-                    if batched:
-                        deliveries = await subscription.receive_batch(CONSUME_BATCH, timeout=10.0)
-                    else:
-                        delivery = await subscription.receive(timeout=10.0)
-                        deliveries = [] if delivery is None else [delivery]
-                    if not deliveries:
-                        raise BenchError(f"queue ran dry after {done} of {ctx.count} messages")
-                    for delivery in deliveries:
-                        _check_payload(delivery.message.payload)
-                    if batched:
-                        await subscription.ack_many(deliveries)
-                    else:
-                        await deliveries[0].ack()
-                    done += len(deliveries)
-                    del deliveries
-                seconds = time.perf_counter() - start
+                sample = await drain(subscription, ctx, batch=CONSUME_BATCH, batched=batched)
         finally:
             await client.close()
         await _delete_dead_letter_queue(queue)
-    return Sample(done, seconds)
+    return sample
 
 
 async def _delete_dead_letter_queue(queue: str) -> None:
@@ -234,11 +212,6 @@ async def _delete_dead_letter_queue(queue: str) -> None:
         await channel.queue_delete(f"{queue}.dlq")
     finally:
         await connection.close()
-
-
-def _check_payload(payload: object) -> None:
-    if not isinstance(payload, dict):
-        raise BenchError(f"a message did not decode to a JSON object: {payload!r:.60}")
 
 
 def _raw_consume(ctx: RunContext) -> Sample:
@@ -272,7 +245,7 @@ async def _raw_consume_async(ctx: RunContext) -> Sample:
                     held.append(arrived.get_nowait())
                 payloads = [json.loads(m.body) for m in held]
                 for payload in payloads:
-                    _check_payload(payload)
+                    check_payload(payload)
                 if done == 0:
                     start = time.perf_counter()
                 for m in held:

@@ -47,6 +47,7 @@ from bench.framework import (
     Sample,
 )
 from bench.payloads import encode, json_payload
+from bench.plugin_consume import check_payload, drain
 
 ORDER = 45
 PUBLISH_BATCH = 1000
@@ -214,40 +215,10 @@ async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
         )
         try:
             async with await client.subscribe(topic, options) as subscription:
-                first = await subscription.receive(timeout=30.0)
-                if first is None:
-                    raise BenchError("nothing arrived within 30s")
-                _check_payload(first.message.payload)
-                await first.ack()
-                done = 1
-                start = time.perf_counter()
-                while done < ctx.count and not ctx.expired():
-                    if batched:
-                        deliveries = await subscription.receive_batch(
-                            CONSUME_PREFETCH, timeout=10.0
-                        )
-                    else:
-                        delivery = await subscription.receive(timeout=10.0)
-                        deliveries = [] if delivery is None else [delivery]
-                    if not deliveries:
-                        raise BenchError(f"topic ran dry after {done} of {ctx.count} records")
-                    for delivery in deliveries:
-                        _check_payload(delivery.message.payload)
-                    if batched:
-                        await subscription.ack_many(deliveries)
-                    else:
-                        await deliveries[0].ack()
-                    done += len(deliveries)
-                    del deliveries  # settled: let it go before the next fetch, as raw does
-                seconds = time.perf_counter() - start
+                sample = await drain(subscription, ctx, batch=CONSUME_PREFETCH, batched=batched)
         finally:
             await client.close()
-    return Sample(done, seconds)
-
-
-def _check_payload(payload: object) -> None:
-    if not isinstance(payload, dict):
-        raise BenchError(f"a record did not decode to a JSON object: {payload!r:.60}")
+    return sample
 
 
 def _raw_consume(ctx: RunContext) -> Sample:
@@ -285,7 +256,7 @@ async def _raw_consume_async(ctx: RunContext) -> Sample:
                 for records in batches.values():
                     for record in records:
                         payload = json.loads(record.value)
-                        _check_payload(payload)
+                        check_payload(payload)
                         held.append(payload)
                         if done == 0:
                             start = time.perf_counter()

@@ -41,6 +41,7 @@ from bench.framework import (
     Sample,
 )
 from bench.payloads import encode, json_payload
+from bench.plugin_consume import check_payload, drain
 
 ORDER = 47
 PUBLISH_BATCH = 1000
@@ -204,38 +205,10 @@ async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
         )
         try:
             async with await client.subscribe(subject, options) as subscription:
-                first = await subscription.receive(timeout=30.0)
-                if first is None:
-                    raise BenchError("nothing arrived within 30s")
-                _check_payload(first.message.payload)
-                await first.ack()
-                done = 1
-                start = time.perf_counter()
-                while done < ctx.count and not ctx.expired():
-                    if batched:
-                        deliveries = await subscription.receive_batch(CONSUME_BATCH, timeout=10.0)
-                    else:
-                        delivery = await subscription.receive(timeout=10.0)
-                        deliveries = [] if delivery is None else [delivery]
-                    if not deliveries:
-                        raise BenchError(f"stream ran dry after {done} of {ctx.count} messages")
-                    for delivery in deliveries:
-                        _check_payload(delivery.message.payload)
-                    if batched:
-                        await subscription.ack_many(deliveries)
-                    else:
-                        await deliveries[0].ack()
-                    done += len(deliveries)
-                    del deliveries
-                seconds = time.perf_counter() - start
+                sample = await drain(subscription, ctx, batch=CONSUME_BATCH, batched=batched)
         finally:
             await client.close()
-    return Sample(done, seconds)
-
-
-def _check_payload(payload: object) -> None:
-    if not isinstance(payload, dict):
-        raise BenchError(f"a message did not decode to a JSON object: {payload!r:.60}")
+    return sample
 
 
 def _raw_consume(ctx: RunContext) -> Sample:
@@ -278,7 +251,7 @@ async def _raw_consume_async(ctx: RunContext) -> Sample:
                 held = []  # a batch's payloads live until it is acked, as in the plugin
                 for message in messages:
                     payload = json.loads(message.data)
-                    _check_payload(payload)
+                    check_payload(payload)
                     held.append(payload)
                     await message.ack()
                 done += len(messages)
