@@ -8,8 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
-from conductor_events.config import Configuration, parse_duration
+from conductor_events.config import (
+    Configuration,
+    PositiveMillis,
+    PositiveSeconds,
+    parse_duration,
+)
 from conductor_events.config.properties import parse_properties
 from conductor_events.config.show import SOURCE_COLUMN_CAP, effective_entries, show_lines
 from conductor_events.errors import ConfigError
@@ -134,6 +140,26 @@ def test_conductor_server_keys_are_ignored(load: Load, write_properties: Write) 
 )
 def test_spring_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text, "ms") == expected
+
+
+class _Timeouts(BaseModel):
+    wait: PositiveMillis
+    limit: PositiveSeconds
+
+
+@pytest.mark.parametrize("field", ["wait", "limit"])
+@pytest.mark.parametrize("zero", ["0", "0s", "PT0S", 0])
+def test_positive_durations_refuse_zero(field: str, zero: object) -> None:
+    values: dict[str, object] = {"wait": "1", "limit": "1", field: zero}
+    with pytest.raises(ValidationError, match="must be more than 0"):
+        _Timeouts.model_validate(values)
+
+
+def test_positive_durations_keep_their_units() -> None:
+    timeouts = _Timeouts.model_validate({"wait": "250", "limit": 3})
+    assert timeouts.wait == timedelta(milliseconds=250)
+    assert timeouts.limit == timedelta(seconds=3)
+    assert timeouts.model_dump(mode="json") == {"wait": "250ms", "limit": "3s"}
 
 
 def test_bare_number_takes_the_keys_unit(load: Load, write_properties: Write) -> None:

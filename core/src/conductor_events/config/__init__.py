@@ -1,6 +1,13 @@
 """Configuration: Conductor's Spring-style properties, bound to pydantic-settings models."""
 
-from conductor_events.config.durations import Millis, Seconds, format_duration, parse_duration
+from conductor_events.config.durations import (
+    Millis,
+    PositiveMillis,
+    PositiveSeconds,
+    Seconds,
+    format_duration,
+    parse_duration,
+)
 from conductor_events.config.loader import (
     CONFIG_ENV,
     config_files_from_env,
@@ -21,6 +28,8 @@ __all__ = [
     "DefaultEventQueueSettings",
     "Entry",
     "Millis",
+    "PositiveMillis",
+    "PositiveSeconds",
     "QueueSettings",
     "Seconds",
     "SectionSettings",

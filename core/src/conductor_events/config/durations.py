@@ -1,7 +1,8 @@
 """Spring-style durations: ``100ms``, ``60s``, ``5m``, ``PT1M``, or a bare number in a key's unit.
 
 Use :data:`Millis` or :data:`Seconds` as a settings field type; the unit is the one a bare
-number is read in, as each key documents.
+number is read in, as each key documents. :data:`PositiveMillis` and :data:`PositiveSeconds`
+also refuse zero, for timeouts and pauses where zero would mean "never wait" or a busy loop.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _UNITS = {
     "ns": timedelta(microseconds=0.001),
@@ -86,3 +87,18 @@ Millis = Annotated[timedelta, _duration("ms"), _serialize]
 
 Seconds = Annotated[timedelta, _duration("s"), _serialize]
 """A duration whose bare numbers are seconds."""
+
+
+def _more_than_zero(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be more than 0")
+    return value
+
+
+_positive = AfterValidator(_more_than_zero)
+
+PositiveMillis = Annotated[timedelta, _duration("ms"), _positive, _serialize]
+"""A duration of more than zero whose bare numbers are milliseconds."""
+
+PositiveSeconds = Annotated[timedelta, _duration("s"), _positive, _serialize]
+"""A duration of more than zero whose bare numbers are seconds."""

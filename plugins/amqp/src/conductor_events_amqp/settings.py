@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from conductor_events.config import Millis, QueueSettings
+from conductor_events.config import PositiveMillis, QueueSettings
 
 DEFAULT_PORT = 5672
 QUEUE_TYPE = "amqp_queue"
@@ -66,7 +66,7 @@ class AmqpSettings(QueueSettings):
         description="Lowest prefetch (QoS) of a consumer. A subscription asks the broker for "
         "its `max_in_flight` plus `prefetch` unacked messages when that is more.",
     )
-    poll_time_duration: Millis = Field(
+    poll_time_duration: PositiveMillis = Field(
         default=timedelta(milliseconds=100),
         description="Longest wait of one fetch from a consumer's buffer when nothing has "
         "arrived; bounds how quickly a subscription notices it is closed. Bare numbers are "
@@ -99,7 +99,7 @@ class AmqpSettings(QueueSettings):
         "lost (Conductor's retry pattern; its default is 50). A publish the broker refused "
         "(nack, unroutable) is not retried.",
     )
-    duration: Millis = Field(
+    duration: PositiveMillis = Field(
         default=timedelta(milliseconds=1000),
         description="Base wait between publish retries; see `type`. Bare numbers are milliseconds.",
     )
@@ -181,13 +181,6 @@ class AmqpSettings(QueueSettings):
     def _check_delivery_mode(cls, value: int) -> int:
         if value not in (1, 2):
             raise ValueError(f"must be 1 (transient) or 2 (persistent), not {value}")
-        return value
-
-    @field_validator("poll_time_duration", "duration")
-    @classmethod
-    def _check_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0")
         return value
 
     def addresses(self) -> list[tuple[str, int]]:

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from conductor_events.config import Millis, QueueSettings, Seconds
+from conductor_events.config import Millis, PositiveMillis, PositiveSeconds, QueueSettings
 
 DEFAULT_GROUP = "conductor-group"
 """Conductor's consumer group when neither ``consumer.group.id`` nor the listener names one."""
@@ -54,7 +54,7 @@ class KafkaSettings(QueueSettings):
         "topic, partition, offset and the reason. `{topic}` stands for the source topic, so "
         "`{topic}.dlq` gives each topic its own.",
     )
-    poll_time_duration: Millis = Field(
+    poll_time_duration: PositiveMillis = Field(
         default=timedelta(milliseconds=100),
         description="Longest wait of one fetch from the broker when no records are ready "
         "(Conductor's `consumer.poll` timeout). Bare numbers are milliseconds.",
@@ -97,7 +97,7 @@ class KafkaSettings(QueueSettings):
         "(a crash replays about this much). Offsets are also committed on close and before a "
         "rebalance takes partitions away. Bare numbers are milliseconds.",
     )
-    connect_timeout: Seconds = Field(
+    connect_timeout: PositiveSeconds = Field(
         default=timedelta(seconds=10),
         description="Bound on connecting to the bootstrap servers: an unreachable cluster "
         "fails within it. A subscribe also waits up to this long for the group to assign "
@@ -138,13 +138,6 @@ class KafkaSettings(QueueSettings):
         problem = check_topic_name(value.replace("{topic}", "t"))
         if problem is not None:
             raise ValueError(problem)
-        return value
-
-    @field_validator("poll_time_duration", "connect_timeout")
-    @classmethod
-    def _check_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0")
         return value
 
     def dlq_topic_for(self, topic: str) -> str:

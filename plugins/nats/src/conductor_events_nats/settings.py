@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
-from conductor_events.config import Millis, QueueSettings, Seconds
+from conductor_events.config import PositiveMillis, PositiveSeconds, QueueSettings, Seconds
 
 DEFAULT_URL = "nats://localhost:4222"
 NATS_MAX_PAYLOAD = 1024 * 1024
@@ -85,7 +85,7 @@ class ConnectionSettings(QueueSettings):
     token: Annotated[SecretStr | None, Optional] = Field(
         default=None, description="Authentication token; never logged or shown."
     )
-    connect_timeout: Seconds = Field(
+    connect_timeout: PositiveSeconds = Field(
         default=timedelta(seconds=5),
         description="Bound on connecting: an unreachable server or refused credentials fail "
         "the first publish or subscribe within it, with the server's reason. Bare numbers "
@@ -97,12 +97,12 @@ class ConnectionSettings(QueueSettings):
         description="Reconnect attempts per server after a connection is lost; -1 retries "
         "for ever (Conductor's default).",
     )
-    reconnect_wait: Millis = Field(
+    reconnect_wait: PositiveMillis = Field(
         default=timedelta(seconds=2),
         description="Pause between reconnect attempts to one server. Bare numbers are "
         "milliseconds.",
     )
-    publish_timeout: Seconds = Field(
+    publish_timeout: PositiveSeconds = Field(
         default=timedelta(seconds=5),
         description="How long a publish waits for the server's confirmation before reporting "
         "its messages failed: for `nats`, that the server has read them; for `jsm`, each "
@@ -135,13 +135,6 @@ class ConnectionSettings(QueueSettings):
             except ValueError:
                 raise ValueError(f"{redact_url(server)!r} has an invalid port") from None
         return ",".join(servers)
-
-    @field_validator("connect_timeout", "reconnect_wait", "publish_timeout")
-    @classmethod
-    def _check_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0")
-        return value
 
     @property
     def servers(self) -> list[str]:
@@ -227,13 +220,13 @@ class JetStreamSettings(ConnectionSettings):
         "message (so messages published before the first subscriber are delivered), `new` "
         "only with messages published after it was created (Conductor's choice).",
     )
-    poll_time_duration: Millis = Field(
+    poll_time_duration: PositiveMillis = Field(
         default=timedelta(milliseconds=100),
         description="Longest wait of one pull request when no message is ready; bounds how "
         "late a message published to an idle subject is seen. Bare numbers are "
         "milliseconds.",
     )
-    ack_wait: Millis = Field(
+    ack_wait: PositiveMillis = Field(
         default=timedelta(seconds=60),
         description="Time a delivered message may go unacked before the server delivers it "
         "again (the visibility timeout). `Delivery.extend` resets it. Bare numbers are "
@@ -282,13 +275,6 @@ class JetStreamSettings(ConnectionSettings):
         problem = check_subject(value.replace("{subject}", "s"))
         if problem is not None:
             raise ValueError(problem)
-        return value
-
-    @field_validator("poll_time_duration", "ack_wait")
-    @classmethod
-    def _check_more_than_zero(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0")
         return value
 
     def dead_letter_subject_for(self, subject: str) -> str:

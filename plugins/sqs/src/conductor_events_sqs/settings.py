@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
-from conductor_events.config import Millis, QueueSettings, Seconds
+from conductor_events.config import Millis, PositiveSeconds, QueueSettings, Seconds
 
 SQS_MAX_BATCH = 10
 """Entries SQS accepts in one batch call, and messages in one ReceiveMessage."""
@@ -157,11 +157,11 @@ class SqsSettings(QueueSettings):
         description="Batch calls (send, delete, change visibility) in flight per queue; "
         "messages published meanwhile are batched into the next call.",
     )
-    connect_timeout: Seconds = Field(
+    connect_timeout: PositiveSeconds = Field(
         default=timedelta(seconds=5),
         description="Bound on opening a connection to the endpoint. Bare numbers are seconds.",
     )
-    read_timeout: Seconds = Field(
+    read_timeout: PositiveSeconds = Field(
         default=timedelta(seconds=10),
         description="Bound on waiting for an answer (long polls get `wait-time` more). Bare "
         "numbers are seconds.",
@@ -222,13 +222,6 @@ class SqsSettings(QueueSettings):
             raise ValueError(
                 f"expected an http:// or https:// URL such as http://localhost:4566, got {value!r}"
             )
-        return value
-
-    @field_validator("connect_timeout", "read_timeout")
-    @classmethod
-    def _check_positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0")
         return value
 
     @property
