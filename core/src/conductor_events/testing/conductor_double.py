@@ -59,9 +59,11 @@ Its limits: nothing else of Conductor's API is there (no event handler, search, 
 resources; any other path answers 404); no poll rate limits, isolation groups, execution
 namespaces or domain fall-back (a domain with no active worker is not skipped, as Conductor
 does for a list of domains); timeouts are checked every 50 ms; HTTP/1.1 with
-``Content-Length`` bodies only (no chunked requests); one event loop, state in memory, gone when
-it stops; a toy decider (below) rather than Conductor's; ``idempotencyKey`` of a start request
-is not honoured (each ``POST /workflow`` starts a workflow).
+``Content-Length`` bodies only (no chunked requests), head lines ended by CRLF (a bare LF is
+not a line end; a malformed or unfinished request closes its connection unanswered); one event
+loop, state in memory, gone when it stops; a toy decider (below) rather than Conductor's;
+``idempotencyKey`` of a start request is not honoured (each ``POST /workflow`` starts a
+workflow).
 
 Errors use Conductor's ``ErrorResponse`` body: ``{status, message, instance, retryable}``.
 
@@ -136,6 +138,25 @@ MAX_POLL_TIMEOUT_MS = 5000
 """Conductor's ``ExecutionService.MAX_POLL_TIMEOUT_MS``."""
 _SWEEP_INTERVAL = 0.05
 _WORKFLOW_INPUT = re.compile(r"^\$\{workflow\.input\.([^}]+)\}$")
+
+
+_ROUTES: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    "POST": [
+        (re.compile(r"/api/token"), "_token"),
+        (re.compile(r"/api/workflow"), "_start"),
+        (re.compile(r"/api/workflow/([^/]+)/variables"), "_variables"),
+        (re.compile(r"/api/tasks"), "_update_task"),
+    ],
+    "GET": [
+        (re.compile(r"/api/metadata/workflow"), "_definitions"),
+        (re.compile(r"/api/workflow/([^/]+)"), "_get_workflow"),
+        (re.compile(r"/api/tasks/poll/batch/([^/]+)"), "_batch_poll"),
+        (re.compile(r"/api/tasks/poll/([^/]+)"), "_poll_one"),
+        (re.compile(r"/api/tasks/([^/]+)"), "_get_task"),
+    ],
+    "DELETE": [(re.compile(r"/api/workflow/([^/]+)"), "_terminate")],
+}
+"""Method -> (whole-path pattern, handler method name), compiled once."""
 
 
 def _now() -> int:
@@ -482,16 +503,23 @@ class ConductorDouble:
         self.connections_opened += 1
         try:
             while True:
-                request_line = await reader.readline()
-                if not request_line.strip():
+                # The request line and headers in one read (a read per line costs more than
+                # the rest of a small request's handling).
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial.strip():
+                        raise ValueError("the connection ended inside a request head") from None
+                    break  # the client closed the connection between requests
+                lines = head.decode("latin-1").split("\r\n")
+                if not lines[0].strip():
                     break
-                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                method, target, _ = lines[0].split(" ", 2)
                 headers: dict[str, str] = {}
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b"\n", b""):
+                for line in lines[1:]:
+                    if not line:
                         break
-                    name, _, value = line.decode("latin-1").partition(":")
+                    name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
@@ -499,10 +527,16 @@ class ConductorDouble:
                 if response is None:
                     break  # an injected dropped connection: the work is done, no answer
                 writer.write(_encode_response(response))
-                await writer.drain()
+                if writer.transport.get_write_buffer_size():
+                    await writer.drain()  # only a slow reader leaves anything unsent
                 if headers.get("connection", "").lower() == "close":
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             pass
         finally:
             self._connections.discard(writer)
@@ -514,7 +548,7 @@ class ConductorDouble:
         """The answer, or ``None`` when an injected fault drops the connection instead."""
         parts = urlsplit(target)
         path = unquote(parts.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()} if parts.query else {}
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -546,28 +580,12 @@ class ConductorDouble:
             raise HttpError(401, "Token is invalid or expired", error="EXPIRED_TOKEN")
 
     async def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> _Response:
-        for route_method, pattern, handler in self._routes():
-            if route_method == method:
-                match = pattern.fullmatch(path)
-                if match:
-                    return await handler(*match.groups(), query=query, body=body)
+        for pattern, handler_name in _ROUTES.get(method, ()):
+            match = pattern.fullmatch(path)
+            if match:
+                handler: Callable[..., Awaitable[_Response]] = getattr(self, handler_name)
+                return await handler(*match.groups(), query=query, body=body)
         raise HttpError(404, f"No resource for {method} {path}")
-
-    def _routes(
-        self,
-    ) -> list[tuple[str, re.Pattern[str], Callable[..., Awaitable[_Response]]]]:
-        return [
-            ("POST", re.compile(r"/api/token"), self._token),
-            ("GET", re.compile(r"/api/metadata/workflow"), self._definitions),
-            ("POST", re.compile(r"/api/workflow"), self._start),
-            ("GET", re.compile(r"/api/workflow/([^/]+)"), self._get_workflow),
-            ("DELETE", re.compile(r"/api/workflow/([^/]+)"), self._terminate),
-            ("POST", re.compile(r"/api/workflow/([^/]+)/variables"), self._variables),
-            ("POST", re.compile(r"/api/tasks"), self._update_task),
-            ("GET", re.compile(r"/api/tasks/poll/batch/([^/]+)"), self._batch_poll),
-            ("GET", re.compile(r"/api/tasks/poll/([^/]+)"), self._poll_one),
-            ("GET", re.compile(r"/api/tasks/([^/]+)"), self._get_task),
-        ]
 
     # -- resources -------------------------------------------------------------------------
 
@@ -887,11 +905,11 @@ def _error(status: int, message: str, **extra: Any) -> _Response:
     return _json(status, body)
 
 
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 def _encode_response(response: _Response) -> bytes:
-    try:
-        reason = HTTPStatus(response.status).phrase
-    except ValueError:
-        reason = "Status"
+    reason = _REASONS.get(response.status, "Status")
     head = [f"HTTP/1.1 {response.status} {reason}"]
     if response.status != 204:
         head.append(f"Content-Type: {response.content_type}")
