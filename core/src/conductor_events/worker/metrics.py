@@ -29,6 +29,35 @@ POLLER_STATES = ("starting", "polling", "backoff", "stopped")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+class TaskTypeMetrics:
+    """One task type's per-task series, each labelled once: looking a labelled series up
+    costs about as much as counting in it, and these are counted for every task. Series
+    that appear with their first value (updates by status, the latency histogram) are
+    still created then, not before."""
+
+    __slots__ = ("_latency", "_metrics", "_task_type", "_updated", "received", "skipped")
+
+    def __init__(self, metrics: WorkerMetrics, task_type: str) -> None:
+        self._metrics = metrics
+        self._task_type = task_type
+        self.received = metrics.received.labels(task_type)
+        self.skipped = metrics.publishes_skipped.labels(task_type)
+        self._updated: dict[str, Counter] = {}
+        self._latency: Histogram | None = None
+
+    def updated(self, status: str) -> None:
+        """Count an update Conductor accepted."""
+        counter = self._updated.get(status)
+        if counter is None:
+            counter = self._updated[status] = self._metrics.updated.labels(self._task_type, status)
+        counter.inc()
+
+    def observe_latency(self, seconds: float) -> None:
+        if self._latency is None:
+            self._latency = self._metrics.latency.labels(self._task_type)
+        self._latency.observe(seconds)
+
+
 class WorkerMetrics:
     """Every metric the worker exports; :meth:`render` is the ``/metrics`` body."""
 
@@ -87,13 +116,15 @@ class WorkerMetrics:
             registry=self.registry,
         )
 
-    def poller_added(self, task_type: str) -> None:
-        """Create a task type's series at zero, so they are exported before the first poll."""
+    def poller_added(self, task_type: str) -> TaskTypeMetrics:
+        """Create a task type's series at zero, so they are exported before the first poll;
+        returns them bound to the task type for the per-task path."""
         for result in ("tasks", "empty", "error"):
             self.polls.labels(task_type, result)
         self.received.labels(task_type)
         self.update_retries.labels(task_type)
         self.publishes_skipped.labels(task_type)
+        return TaskTypeMetrics(self, task_type)
 
     def set_state(self, task_type: str, state: str) -> None:
         for known in POLLER_STATES:

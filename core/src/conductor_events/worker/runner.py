@@ -41,7 +41,7 @@ from conductor_events.serve.backoff import Backoff
 if TYPE_CHECKING:
     from conductor_events.handlers.client import ConductorClient
     from conductor_events.runtime import EventQueues
-    from conductor_events.worker.metrics import WorkerMetrics
+    from conductor_events.worker.metrics import TaskTypeMetrics, WorkerMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -142,8 +142,10 @@ class TaskWorker:
         self._updating: set[str] = set()
         self._held: set[asyncio.Task[None]] = set()
         self._slots = _Slots(options.concurrency)
+        self._counts: dict[str, TaskTypeMetrics] = {}
+        """Each task type's per-task series, labelled once."""
         for task_type in options.task_types:
-            metrics.poller_added(task_type)
+            self._counts[task_type] = metrics.poller_added(task_type)
             metrics.set_state(task_type, PollerState.STARTING)
 
     # -- status ----------------------------------------------------------------------------
@@ -216,9 +218,10 @@ class TaskWorker:
         log.info("worker.stopped")
 
     def _set_state(self, task_type: str, state: PollerState, error: str | None = None) -> None:
+        if self.states[task_type] is not state:  # set after every poll: mostly unchanged
+            self.metrics.set_state(task_type, state)
         self.states[task_type] = state
         self.errors[task_type] = error
-        self.metrics.set_state(task_type, state)
 
     async def _poll_loop(self, task_type: str) -> None:
         backoff = Backoff(self.options.initial_backoff, self.options.max_backoff)
@@ -276,7 +279,7 @@ class TaskWorker:
             await asyncio.sleep(min(TICK, seconds))
 
     def _hold(self, task_type: str, raw: Mapping[str, Any]) -> None:
-        self.metrics.received.labels(task_type).inc()
+        self._counts[task_type].received.inc()
         handling = asyncio.ensure_future(self._handle(task_type, raw, time.monotonic()))
         self._held.add(handling)
         self.metrics.in_flight.set(len(self._held))
@@ -303,13 +306,14 @@ class TaskWorker:
         if not isinstance(task_id, str) or not isinstance(workflow_id, str):
             log.error("worker.task.invalid", task_type=task_type, problem="no taskId or workflow")
             return
+        counts = self._counts[task_type]
         if task_id in self._updating:
             # Handed out again while its update is being retried: that update covers it.
-            self.metrics.publishes_skipped.labels(task_type).inc()
+            counts.skipped.inc()
             return
         result = self._results.get(task_id)
         if result is not None:
-            self.metrics.publishes_skipped.labels(task_type).inc()
+            counts.skipped.inc()
             log.info("worker.task.again", task_id=task_id, status=result.status.value)
         else:
             result = await self._execute(raw, task_id, workflow_id)
@@ -326,7 +330,7 @@ class TaskWorker:
         else:
             self._results.pop(task_id, None)
         if accepted:
-            self.metrics.latency.labels(task_type).observe(time.monotonic() - polled_at)
+            counts.observe_latency(time.monotonic() - polled_at)
 
     async def _execute(self, raw: Mapping[str, Any], task_id: str, workflow_id: str) -> TaskResult:
         inputs = raw.get("inputData")
@@ -399,7 +403,7 @@ class TaskWorker:
                 )
                 await asyncio.sleep(delay)
                 continue
-            self.metrics.updated.labels(task_type, result.status.value).inc()
+            self._counts[task_type].updated(result.status.value)
             return True
 
 
