@@ -79,6 +79,8 @@ def test_case_and_baseline_do_all_their_work(
         assert all(sample.ops == expected for sample in result.baseline_runs)
     if case.backend == "cli":
         assert result.notes["SDK modules imported (CONDUCTOR_EVENTS_PLUGINS=local)"] == "none"
+    if case.backend == "worker":  # each process's CPU per task, read from /proc
+        assert result.notes["double CPU per task"].endswith(" tasks/s)")
     assert case.name in table([result], options)
     document = json.loads(as_json([result], options))
     assert document["results"][0]["case"] == case.name
