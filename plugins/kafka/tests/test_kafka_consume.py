@@ -314,3 +314,102 @@ async def test_group_in_the_location(client: KafkaQueueClient) -> None:
                 got.add(delivery.message.id)
                 await delivery.ack()
         assert got == {m.id for m in messages}
+
+
+async def test_many_records_through_the_batch_path_with_malformed_ones(
+    tansu: Tansu, make_client: MakeClient
+) -> None:
+    """Thousands of records, published by the plugin (id header) and by a foreign producer
+    (no headers, malformed values, a dead-letter reason, a repeated and an empty id header),
+    through ``receive_batch`` and ``ack_many``: each becomes the message it carries, and the
+    commit reaches the end of the partition."""
+    client = make_client()
+    topic, group = unique(), unique("g")
+    sent = [
+        Message(payload={"n": n}, headers={"h": str(n)}, key=None if n % 2 else f"k{n}")
+        for n in range(2000)
+    ]
+    await publish(client, topic, sent)
+    foreign: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = [
+        (b'{"truncated": ', b"k-trunc", []),
+        (b"\xff\xfe not utf-8", None, []),
+        (None, b"tombstone", []),
+        (b"[1, 2] trailing", b"k-trail", [("h", b"x")]),
+        (b"{}", b"k-dlq", [(wire.DLQ_REASON, b"it failed"), ("h", b"y")]),
+        (b"{}", b"k-ids", [(wire.MESSAGE_ID, b"first"), (wire.MESSAGE_ID, b"second")]),
+        (b"{}", b"k-empty", [(wire.MESSAGE_ID, b"")]),
+    ]
+    producer = await raw_producer(tansu)
+    try:
+        for value, key, headers in foreign:
+            await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+    finally:
+        await producer.stop()
+    total = len(sent) + len(foreign)
+    got: list[Delivery] = []
+    async with await subscribe(client, topic, group=group, prefetch=500) as sub:
+        while len(got) < total:
+            batch = await sub.receive_batch(500, timeout=WAIT)
+            assert batch, f"only {len(got)} of {total} records arrived"
+            await sub.ack_many(batch)
+            got += batch
+        assert all(d.state is DeliveryState.ACKED for d in got)
+        await sub.commit()
+    assert len(got) == total
+    places = [(raw(d).partition, raw(d).offset) for d in got]
+    assert len(set(places)) == total, "each record once"
+    by_id = {d.message.id: d for d in got}
+    for message in sent:
+        delivery = by_id[message.id]
+        assert raw(delivery).message_id == message.id
+        assert delivery.message.payload == message.payload
+        assert dict(delivery.message.headers) == dict(message.headers)
+        assert delivery.message.key == message.key
+        assert delivery.dead_letter_reason is None
+    in_partition_0 = sorted((d for d in got if raw(d).partition == 0), key=lambda d: raw(d).offset)
+    trunc, bad, tomb, trail, dlq, ids, empty = in_partition_0[-len(foreign) :]
+    assert trunc.message.payload == '{"truncated": '
+    assert trunc.message.id == raw(trunc).message_id == f"0-{raw(trunc).offset}"
+    assert bad.message.payload == "\ufffd\ufffd not utf-8"
+    assert bad.message.key is None
+    assert tomb.message.payload is None
+    assert tomb.message.key == "tombstone"
+    assert trail.message.payload == "[1, 2] trailing"
+    assert dict(trail.message.headers) == {"h": "x"}
+    assert dlq.dead_letter_reason == "it failed"
+    assert dict(dlq.message.headers) == {"h": "y"}, "the plugin's own headers are kept off"
+    assert ids.message.id == raw(ids).message_id == "second", "the last id header counts"
+    assert empty.message.id == raw(empty).message_id == f"0-{raw(empty).offset}"
+    ends = {p: max(o for q, o in places if q == p) + 1 for p, _ in places}
+    assert await committed(tansu, topic, group) == ends, "committed to the end of each partition"
+
+
+async def test_closed_mid_batch_loses_nothing(tansu: Tansu, make_client: MakeClient) -> None:
+    """A consumer holding a batch, half of it acked, is closed: the acked half is committed,
+    and the group's next consumer receives every record that was not acked (those in hand and
+    those still buffered), none of the acked ones again."""
+    client = make_client()
+    topic, group = unique(), unique("g")
+    sent = [Message(payload={"n": n}) for n in range(1500)]
+    await publish(client, topic, sent)
+    sub = await subscribe(client, topic, group=group, prefetch=500, drain_timeout=0)
+    batch = await sub.receive_batch(500, timeout=WAIT)
+    assert batch
+    acked = batch[: len(batch) // 2]
+    await sub.ack_many(acked)
+    await sub.close()
+    assert all(d.state is DeliveryState.RELEASED for d in batch[len(acked) :])
+    acked_ids = {d.message.id for d in acked}
+    # Each partition's acked records run from its first offset: all of them are committed.
+    positions = (await committed(tansu, topic, group)).values()
+    assert sum(p for p in positions if p is not None and p > 0) == len(acked)
+    again: list[Delivery] = []
+    async with await subscribe(client, topic, group=group, prefetch=500) as second:
+        while len(again) < len(sent) - len(acked):
+            more = await second.receive_batch(500, timeout=WAIT)
+            assert more, f"{len(again)} of {len(sent) - len(acked)} unacked records came back"
+            await second.ack_many(more)
+            again += more
+    ids = [d.message.id for d in again]
+    assert len(ids) == len(set(ids)), "each unacked record once"
+    assert set(ids) == {m.id for m in sent} - acked_ids

@@ -46,19 +46,24 @@ REVOKE_COMMIT_TIMEOUT = 5.0
 DLQ_RETRY_DELAY = 1.0
 """Seconds before a record whose dead-lettering failed is delivered again."""
 
-_generations = itertools.count(1)
-_NO_HEADERS: dict[str, str] = {}
 _MESSAGE_ID = wire.MESSAGE_ID
 _DLQ_REASON = wire.DLQ_REASON
 
 
 class _Partition:
-    """Commit bookkeeping of one assigned partition, for one assignment (generation)."""
+    """Commit bookkeeping of one assigned partition, for one assignment.
 
-    __slots__ = ("committed", "done", "generation", "next_offset", "pending")
+    Each assignment of a partition gets a new one, so the handles of the records fetched under
+    it point at it (instead of each carrying its subscription, partition and assignment) and a
+    handle's partition is still assigned as when it was fetched exactly while the
+    subscription's bookkeeping for that partition *is* this object.
+    """
 
-    def __init__(self) -> None:
-        self.generation = next(_generations)
+    __slots__ = ("committed", "done", "next_offset", "owner", "pending", "tp")
+
+    def __init__(self, owner: KafkaSubscription, tp: Any) -> None:
+        self.owner = owner
+        self.tp = tp
         self.pending: deque[int] = deque()
         self.done: set[int] = set()
         self.next_offset: int | None = None
@@ -80,6 +85,17 @@ class _Partition:
                 done.add(offset)  # settled ahead of an earlier offset: the commit waits for it
         while done and pending and pending[0] in done:
             done.discard(pending.popleft())
+
+    def settle_one(self, offset: int) -> None:
+        """:meth:`settle` of one offset (each ``ack``), without the list and the loop."""
+        pending = self.pending
+        if pending and pending[0] == offset:
+            pending.popleft()
+            done = self.done
+            while done and pending and pending[0] in done:
+                done.discard(pending.popleft())
+        else:
+            self.done.add(offset)  # an earlier offset is still pending: the commit waits
 
     def commit_target(self) -> int | None:
         """The offset to commit now, or ``None`` when there is nothing new to commit."""
@@ -117,7 +133,7 @@ class KafkaSubscription(Subscription):
         self._commit_interval = settings.commit_interval.total_seconds()
         self._consumer: Any = client.new_consumer(topic, group)
         self._partitions: dict[Any, _Partition] = {}
-        self._retries: list[tuple[float, int, int, Any, Any, int]] = []
+        self._retries: list[tuple[float, int, _Partition, Any, int]] = []
         self._retry_seq = itertools.count()
         self._dirty = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -179,7 +195,7 @@ class KafkaSubscription(Subscription):
             # A partition already known was fetched from before this callback ran (revoking
             # forgets every partition), so its bookkeeping belongs to this assignment.
             if tp.topic == self.topic and tp not in self._partitions:
-                self._partitions[tp] = _Partition()
+                self._partitions[tp] = _Partition(self, tp)
         self._joined.set()
         log.debug(
             "kafka.partitions.assigned",
@@ -202,7 +218,9 @@ class KafkaSubscription(Subscription):
         for tp in gone:
             del self._partitions[tp]
         # Not handed out yet: the new owner of their partitions delivers them instead.
-        self._discard_buffered(lambda handle: isinstance(handle, KafkaHandle) and handle.tp in gone)
+        self._discard_buffered(
+            lambda handle: isinstance(handle, KafkaHandle) and handle._source.tp in gone
+        )
         log.debug(
             "kafka.partitions.revoked",
             topic=self.topic,
@@ -248,44 +266,48 @@ class KafkaSubscription(Subscription):
             for _, state, target in targets:
                 state.committed = target
 
-    def _owns(self, handle: KafkaHandle) -> bool:
-        """Whether the record's partition is still assigned as when it was fetched."""
-        state = self._partitions.get(handle.tp)
-        return state is not None and state.generation == handle.generation
+    def _owns(self, source: _Partition) -> bool:
+        """Whether a partition is still assigned as when ``source`` was its bookkeeping."""
+        return self._partitions.get(source.tp) is source
 
     def _settle(self, handle: KafkaHandle) -> None:
         """A record is done (acked or dead-lettered): let the commit pass it."""
-        self._settle_run(handle.tp, handle.generation, [handle.record.offset])
+        source = handle._source
+        if self._partitions.get(source.tp) is source:
+            source.settle_one(handle.record.offset)
+        else:
+            self._stale(source, [handle.record.offset])
         self._dirty.set()
 
     def _settle_offsets(self, handles: Iterable[KafkaHandle]) -> None:
         """Settle records a run at a time: consecutive ones of one partition and one
         assignment (as a fetched batch comes) share one bookkeeping lookup."""
-        tp: Any = None
-        generation = 0
+        source: _Partition | None = None
         offsets: list[int] = []
         for handle in handles:
-            if handle.tp is not tp or handle.generation != generation:
-                self._settle_run(tp, generation, offsets)
-                tp, generation, offsets = handle.tp, handle.generation, []
+            if handle._source is not source:
+                if source is not None:
+                    self._settle_run(source, offsets)
+                source, offsets = handle._source, []
             offsets.append(handle.record.offset)
-        self._settle_run(tp, generation, offsets)
+        if source is not None:
+            self._settle_run(source, offsets)
         self._dirty.set()
 
-    def _settle_run(self, tp: Any, generation: int, offsets: list[int]) -> None:
-        if not offsets:
-            return
-        state = self._partitions.get(tp)
-        if state is None or state.generation != generation:
-            log.debug(
-                "kafka.delivery.stale",
-                topic=self.topic,
-                partition=tp.partition,
-                offsets=offsets,
-                hint="its partition was reassigned; the new owner delivers it again",
-            )
-            return
-        state.settle(offsets)
+    def _settle_run(self, source: _Partition, offsets: list[int]) -> None:
+        if self._partitions.get(source.tp) is source:
+            source.settle(offsets)
+        else:
+            self._stale(source, offsets)
+
+    def _stale(self, source: _Partition, offsets: list[int]) -> None:
+        log.debug(
+            "kafka.delivery.stale",
+            topic=self.topic,
+            partition=source.tp.partition,
+            offsets=offsets,
+            hint="its partition was reassigned; the new owner delivers it again",
+        )
 
     async def _ack_many(self, handles: Sequence[DeliveryHandle]) -> list[Exception | None]:
         """Acks are bookkeeping here (the commit loop stores the offsets), so a batch is one
@@ -303,8 +325,7 @@ class KafkaSubscription(Subscription):
             (
                 time.monotonic() + delay,
                 next(self._retry_seq),
-                handle.generation,
-                handle.tp,
+                handle._source,
                 handle.record,
                 handle.attempt + 1,
             ),
@@ -314,10 +335,9 @@ class KafkaSubscription(Subscription):
         due: list[Delivery] = []
         now = time.monotonic()
         while self._retries and self._retries[0][0] <= now and len(due) < limit:
-            _, _, generation, tp, record, attempt = heapq.heappop(self._retries)
-            state = self._partitions.get(tp)
-            if state is not None and state.generation == generation:
-                due.append(_delivery(self, generation, tp, record, attempt))
+            _, _, source, record, attempt = heapq.heappop(self._retries)
+            if self._owns(source):
+                due += _deliveries(source, (record,), attempt)
         return due
 
     async def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
@@ -341,10 +361,9 @@ class KafkaSubscription(Subscription):
                 # Fetched before the assignment callback ran: the partition is ours (a
                 # revoked one never reaches here), so start its bookkeeping now; dropping
                 # the records would let a later commit pass them.
-                state = self._partitions[tp] = _Partition()
+                state = self._partitions[tp] = _Partition(self, tp)
             state.fetched([record.offset for record in records])
-            generation = state.generation
-            deliveries += [_delivery(self, generation, tp, record, 1) for record in records]
+            deliveries += _deliveries(state, records, 1)
         return deliveries
 
     # -- dead-lettering --------------------------------------------------------------------
@@ -390,60 +409,82 @@ class KafkaSubscription(Subscription):
         )
 
 
-def _delivery(
-    owner: KafkaSubscription, generation: int, tp: Any, record: Any, attempt: int
-) -> Delivery:
-    """The delivery of a fetched record. Runs once per record at the consumer's full rate:
-    calls kept to the minimum."""
-    raw_headers = record.headers
-    if raw_headers:
-        user_headers, own = wire.split_headers(raw_headers)
-    else:
-        user_headers, own = {}, _NO_HEADERS
-    raw_key = record.key
-    key = None if raw_key is None else raw_key.decode("utf-8", "replace")
-    message_id = own.get(_MESSAGE_ID)
-    if not message_id:  # none, or an empty header: no id
-        message_id = f"{record.partition}-{record.offset}"
-    elif key == message_id:
-        key = None  # the publisher had no key: the record key is the message id
-    value = record.value
-    payload = None if value is None else decode_payload(value)
-    if owner._conductor_shape:
-        payload = wire.conductor_shape(wire.text(raw_key), user_headers, payload)
-    timestamp = record.timestamp
-    message = Message(
-        payload, message_id, user_headers, key, timestamp / 1000 if timestamp else time.time()
-    )
-    handle = KafkaHandle(owner, generation, tp, record, attempt, message_id)
-    reason = own.get(_DLQ_REASON)
-    if reason is None:
-        return Delivery(message, attempt, handle)
-    return Delivery(message, attempt, handle, dead_letter_reason=reason)
+def _deliveries(source: _Partition, records: Iterable[Any], attempt: int) -> list[Delivery]:
+    """The deliveries of records fetched from ``source``'s partition. Runs once per record at
+    the consumer's full rate, so the loop is written out here with the names it uses bound once
+    per batch, and builds what a delivery must hold (the payload, the message, the handle) and
+    nothing else."""
+    conductor_shape = source.owner._conductor_shape
+    split_headers = wire.split_headers
+    decode = decode_payload
+    now = time.time
+    deliveries: list[Delivery] = []
+    append = deliveries.append
+    for record in records:
+        raw_key = record.key
+        key = None if raw_key is None else raw_key.decode("utf-8", "replace")
+        raw_headers = record.headers
+        if raw_headers:
+            user_headers, own = split_headers(raw_headers)
+            message_id = own.get(_MESSAGE_ID)
+            reason = own.get(_DLQ_REASON)
+        else:
+            user_headers, message_id, reason = {}, None, None
+        if not message_id:  # none, or an empty header: no id
+            message_id = f"{record.partition}-{record.offset}"
+        elif key == message_id:
+            key = None  # the publisher had no key: the record key is the message id
+        value = record.value
+        payload = None if value is None else decode(value)
+        if conductor_shape:
+            payload = wire.conductor_shape(wire.text(raw_key), user_headers, payload)
+        timestamp = record.timestamp
+        message = Message(
+            payload, message_id, user_headers, key, timestamp / 1000 if timestamp else now()
+        )
+        if reason is None:
+            append(Delivery(message, attempt, KafkaHandle(source, record, attempt)))
+        else:
+            append(
+                Delivery(
+                    message,
+                    attempt,
+                    KafkaHandle(source, record, attempt),
+                    dead_letter_reason=reason,
+                )
+            )
+    return deliveries
+
+
+def _message_id(record: Any) -> str:
+    """The message id :func:`_deliveries` gave the record's message."""
+    _, own = wire.split_headers(record.headers or ())
+    return own.get(_MESSAGE_ID) or f"{record.partition}-{record.offset}"
 
 
 class KafkaHandle(DeliveryHandle):
     """A record from a Kafka partition, as ``delivery.handle``. The raw record is available:
     ``topic``, ``partition``, ``offset``, ``record_key`` (bytes), ``record_headers`` (name,
-    bytes) and ``value`` (bytes), for example to read a value that is not UTF-8."""
+    bytes) and ``value`` (bytes), for example to read a value that is not UTF-8.
 
-    __slots__ = ("_owner", "attempt", "generation", "message_id", "record", "tp")
+    One is built per record, so it holds only the record, the attempt and the bookkeeping of
+    the record's partition for the assignment it was fetched under (shared by that
+    assignment's records; it knows the subscription). The message id, needed only to
+    dead-letter, is read from the record again then.
+    """
 
-    def __init__(
-        self,
-        owner: KafkaSubscription,
-        generation: int,
-        tp: Any,
-        record: Any,
-        attempt: int,
-        message_id: str,
-    ) -> None:
-        self._owner = owner
-        self.generation = generation
-        self.tp = tp
+    __slots__ = ("_source", "attempt", "record")
+
+    def __init__(self, source: _Partition, record: Any, attempt: int) -> None:
+        self._source = source
         self.record = record
         self.attempt = attempt
-        self.message_id = message_id
+
+    @property
+    def message_id(self) -> str:
+        """The id of the record's message (its ``conductor.message-id`` header, else
+        partition-offset)."""
+        return _message_id(self.record)
 
     @property
     def topic(self) -> str:
@@ -472,11 +513,11 @@ class KafkaHandle(DeliveryHandle):
         return value
 
     async def ack(self) -> None:
-        self._owner._settle(self)
+        self._source.owner._settle(self)
 
     async def nack(self, delay: float, reason: str | None) -> None:
-        owner = self._owner
-        if not owner._owns(self):
+        owner = self._source.owner
+        if not owner._owns(self._source):
             return  # its partition moved: the new owner delivers it again
         if self.attempt >= owner._max_deliveries:
             why = reason or f"nacked {self.attempt} times"
@@ -491,15 +532,17 @@ class KafkaHandle(DeliveryHandle):
         owner._schedule(self, delay)
 
     async def dead_letter(self, reason: str) -> None:
-        await self._owner._send_to_dlq(self, reason)
-        self._owner._settle(self)
+        owner = self._source.owner
+        await owner._send_to_dlq(self, reason)
+        owner._settle(self)
 
     async def extend(self, seconds: float) -> None:
         """Kafka has no visibility timeout: a record stays pending until it is settled."""
 
     async def release(self) -> None:
-        if not self._owner.closed:
-            self._owner._schedule(self, 0.0)
+        owner = self._source.owner
+        if not owner.closed:
+            owner._schedule(self, 0.0)
         # Closing: the record stays pending, so the final commit stops before it and the
         # group's next consumer of the partition receives it.
 
