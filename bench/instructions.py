@@ -64,7 +64,7 @@ async def _local(path: str, count: int, target: str) -> int:
     if path.startswith("raw"):
         return _local_raw(path == "raw-batch", count, Path(target))
     from bench.local_queue import SINK, open_queues
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     options = SubscribeOptions(max_in_flight=LOCAL_BATCH, prefetch=LOCAL_BATCH)
     done = 0
@@ -122,7 +122,7 @@ async def _sqs(path: str, count: int, target: str) -> int:
     if path.startswith("raw"):
         return _sqs_raw(count, endpoint, name)
     from bench.cases.sqs import open_queues
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     options = SubscribeOptions(max_in_flight=SQS_BATCH, prefetch=SQS_BATCH, drain_timeout=1)
     done = 0
@@ -197,7 +197,7 @@ async def _kafka(path: str, count: int, target: str) -> int:
     from conductor_events_kafka.settings import KafkaSettings
     from conductor_events_kafka.testing import TANSU_PRODUCER
 
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     client = connect(
         KafkaSettings(

@@ -8,9 +8,9 @@ import conductor_events.local.plugin
 from bench.framework import BenchError
 from bench.payloads import json_payload
 from conductor_events.config import load_configuration
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 
 SINK = "local:bench"
 

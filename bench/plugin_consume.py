@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from bench.framework import BenchError, RunContext, Sample
-from conductor_events.queues import Subscription
+from conductor_events.backend import Subscription
 
 
 def check_payload(payload: object) -> None:

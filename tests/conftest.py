@@ -11,8 +11,9 @@ import pytest
 
 import conductor_events.local.plugin
 from conductor_events.config import Configuration, load_configuration
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
+from tests.support.handlers import add_handlers
 
 pytest_plugins = ["conductor_events.testing.pytest_plugin"]
 """The conformance kit's ``--conformance-full`` option, for tests/test_conformance_*.py."""
@@ -83,3 +84,11 @@ async def fast(
     keys = ("visibility-timeout=300ms", "max-deliveries=2", "poll-interval=10ms")
     async with _local_queues(plugins, write_properties, queue_path, *keys) as event_queues:
         yield event_queues
+
+
+@pytest.fixture
+def handler_sections(plugins: PluginHost) -> PluginHost:
+    """The ``plugins`` host with the handlers package registered too, for core tests whose
+    configuration uses its sections (``conductor.server``, ``conductor.event-handlers``,
+    ``conductor.event-worker``) as examples of rules across keys and of secrets."""
+    return add_handlers(plugins)

@@ -9,17 +9,17 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from conductor_events.errors import DeliveryStateError, QueueError
-from conductor_events.local.client import LocalQueueClient
-from conductor_events.messages import Message
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     DeliveryState,
     SubscribeOptions,
     Subscription,
 )
-from conductor_events.runtime import EventQueues
+from conductor_events.errors import DeliveryStateError, QueueError
+from conductor_events.event_queues import EventQueues
+from conductor_events.local.client import LocalQueueClient
+from conductor_events.messages import Message
 
 
 async def publish_numbers(queues: EventQueues, queue: str, count: int) -> list[str]:

@@ -46,7 +46,7 @@ USAGE_ERRORS = [
 def test_a_usage_error_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
-    result = run_cli(*args, cwd=tmp_path)
+    result = run_cli(*args, cwd=tmp_path, plugins="local,handlers")
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -122,7 +122,7 @@ def invalid_config(tmp_path: Path) -> Path:
 def test_c_after_the_command_loads_that_file(
     tmp_path: Path, invalid_config: Path, args: list[str]
 ) -> None:
-    result = run_cli(*args, "-c", str(invalid_config), cwd=tmp_path)
+    result = run_cli(*args, "-c", str(invalid_config), cwd=tmp_path, plugins="local,handlers")
     assert result.returncode == 2, result.stderr
     assert f"{invalid_config}:1: conductor.event-queues.local.max-deliveries" in (
         result.stdout + result.stderr

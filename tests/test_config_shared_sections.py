@@ -12,12 +12,12 @@ import pytest
 from pydantic import Field, SecretStr
 
 import conductor_events
+from conductor_events.backend import QueueClient, QueueType
 from conductor_events.config import Configuration, QueueSettings, load_configuration
 from conductor_events.config.show import effective_entries
 from conductor_events.errors import PluginError, QueueTypeDisabledError
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import FAILED, PluginHost
-from conductor_events.queues import QueueClient, QueueType
-from conductor_events.runtime import EventQueues
 
 SECTION = "conductor.event-queues.burrow"
 

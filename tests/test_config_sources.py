@@ -12,6 +12,7 @@ import pytest
 from pydantic import Field, SecretStr
 
 import conductor_events
+from conductor_events.backend import QueueClient, QueueType
 from conductor_events.config import Configuration, QueueSettings
 from conductor_events.config.model import Entry
 from conductor_events.config.properties import Source
@@ -21,10 +22,9 @@ from conductor_events.config.sources import (
     SpringEnvironmentSource,
     reading,
 )
-from conductor_events.handlers.settings import ServerSettings
 from conductor_events.local.settings import LocalQueueSettings
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import QueueClient, QueueType
+from conductor_events_handlers.settings import ServerSettings
 
 Load = Callable[..., Configuration]
 Write = Callable[..., Path]
@@ -77,6 +77,7 @@ def test_later_file_wins_and_environment_wins_over_both(
     assert str(config.source_of(MAX_DELIVERIES)) == "env CONDUCTOR_EVENTQUEUES_LOCAL_MAXDELIVERIES"
 
 
+@pytest.mark.usefixtures("handler_sections")
 def test_a_nested_model_merges_the_environment_and_a_file(
     load: Load, write_properties: Write
 ) -> None:
@@ -91,6 +92,7 @@ def test_a_nested_model_merges_the_environment_and_a_file(
     assert server.auth.secret.get_secret_value() == "s3cret-from-env"
 
 
+@pytest.mark.usefixtures("handler_sections")
 def test_an_invalid_environment_value_is_set_aside_in_every_source(
     load: Load, write_properties: Write
 ) -> None:
@@ -102,10 +104,10 @@ def test_an_invalid_environment_value_is_set_aside_in_every_source(
     config = load(file, environ={"CONDUCTOR_SERVER_AUTH_TOKENTTL": "soon"})
     assert [str(p) for p in config.errors] == [
         f"{file}:1: conductor.server.auth.key: auth.key and auth.secret must be set together "
-        "(plugin conductor-events 0.1.0)",
+        "(plugin conductor-events-handlers 0.1.0)",
         "env CONDUCTOR_SERVER_AUTH_TOKENTTL: conductor.server.auth.token-ttl: invalid value "
         "'soon': invalid duration 'soon' (expected e.g. 100ms, 60s, 5m or PT1M) "
-        "(plugin conductor-events 0.1.0)",
+        "(plugin conductor-events-handlers 0.1.0)",
     ]
 
 

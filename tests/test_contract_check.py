@@ -29,8 +29,8 @@ def test_backends_touch_no_internals_of_core_classes(source: Path) -> None:
 def test_the_check_names_each_use_of_the_core_s_internals(tmp_path: Path) -> None:
     backend = tmp_path / "backend.py"
     backend.write_text(
-        "from conductor_events import queues\n"
-        "class Sub(queues.Subscription):\n"
+        "from conductor_events import backend\n"
+        "class Sub(backend.Subscription):\n"
         "    async def _fetch(self, n, timeout):\n"
         "        self._buffer.clear()\n"
         "        return []\n"

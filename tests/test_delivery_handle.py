@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from conductor_events.errors import DeliveryStateError, QueueError
-from conductor_events.messages import Message
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     DeliveryState,
     SubscribeOptions,
     Subscription,
 )
+from conductor_events.errors import DeliveryStateError, QueueError
+from conductor_events.messages import Message
 
 
 class Broker(Subscription):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conductor_events.backend import Delivery, SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, SubscribeOptions
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 

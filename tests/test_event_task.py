@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
+from conductor_events.event_queues import EventQueues, ResolvedSink
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
-from conductor_events.runtime import EventQueues, ResolvedSink
 from conductor_events.sinks import SinkAddress
 
 SEED = EventTask(

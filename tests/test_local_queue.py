@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from conductor_events.backend import Delivery, SubscribeOptions, Subscription
 from conductor_events.errors import DeliveryStateError, QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.local.client import LocalQueueClient
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
-from conductor_events.runtime import EventQueues
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_DRAIN = SubscribeOptions(drain_timeout=0.1)

@@ -15,16 +15,16 @@ from structlog.testing import capture_logs
 import conductor_events.local.plugin
 from conductor_events.config import ConfigProblem, Configuration, load_configuration
 from conductor_events.errors import PluginError, UnknownQueueTypeError
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
 from conductor_events.plugins import BLOCKED, FAILED, LOADED, PluginHost
-from conductor_events.runtime import EventQueues
 from tests.support.cli import run_cli
 from tests.support.distributions import entry_points_under, make_distribution
 
 GOOD_PLUGIN = """
 from conductor_events import hookimpl
 from conductor_events.config import QueueSettings
-from conductor_events.queues import QueueType
+from conductor_events.backend import QueueType
 
 class Settings(QueueSettings):
     pass
@@ -354,7 +354,7 @@ class CountingType:
     def register_queue_types(self, register: Callable[..., None]) -> None:
         from conductor_events_memory import MemoryClient, MemorySettings
 
-        from conductor_events.queues import QueueType
+        from conductor_events.backend import QueueType
 
         def connect(settings: MemorySettings) -> MemoryClient:
             self.connects += 1

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from conductor_events.backend import Delivery, SubscribeOptions
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, SubscribeOptions
-from conductor_events.runtime import EventQueues
 
 BACKLOG = 200
 HANDLER_WORK = 0.0005

@@ -14,6 +14,7 @@ import structlog
 from pydantic import Field, SecretStr, ValidationError
 
 import conductor_events
+from conductor_events.backend import QueueClient, QueueType
 from conductor_events.cli import cli, main
 from conductor_events.config import Configuration, QueueSettings, load_configuration
 from conductor_events.config.binding import known_keys
@@ -21,7 +22,6 @@ from conductor_events.config.masking import MASK, NOT_SET, is_secret_name
 from conductor_events.config.show import effective_entries
 from conductor_events.logging import configure_logging
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import QueueClient, QueueType
 from tests.support.cli import run_cli
 
 
@@ -143,6 +143,7 @@ def test_which_free_form_keys_name_a_secret(key: str, secret: bool) -> None:
     assert is_secret_name(key) is secret
 
 
+@pytest.mark.usefixtures("handler_sections")
 def test_every_repr_of_settings_and_configuration_is_masked(
     vault: PluginHost, write_properties: Callable[..., Path]
 ) -> None:
@@ -212,6 +213,7 @@ def test_log_lines_mask_secrets_nested_in_maps_and_models(log_stream: io.StringI
     assert "k-123" not in line["items"][0]
 
 
+@pytest.mark.usefixtures("handler_sections")
 def test_config_show_says_not_set_for_an_empty_secret(
     vault: PluginHost, write_properties: Callable[..., Path]
 ) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conductor_events.testing.conductor_double import ConductorDouble
+from conductor_events_handlers.testing.conductor_double import ConductorDouble
 from tests.support.cli import cli_env, run_cli
 
 SHARED_ACCESS_KEY = "AzureSharedAccessKey0ValueXYZ="

@@ -13,8 +13,8 @@ from conductor_events.errors import (
     QueueTypeDisabledError,
     UnknownQueueTypeError,
 )
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 from conductor_events.sinks import SinkAddress, split_sink
 
 

@@ -188,7 +188,7 @@ def _plugin_consume(batched: bool) -> Measure:
 
 
 async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     async with _queue() as queue:
         await _prefill(queue, ctx.count, ctx.options.payload)

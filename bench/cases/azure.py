@@ -23,11 +23,11 @@ from typing import Any
 
 from bench.framework import THROUGHPUT, Baseline, BenchError, Case, MinRatio, RunContext, Sample
 from bench.payloads import json_payload
+from conductor_events.backend import SubscribeOptions
 from conductor_events.config import load_configuration
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message, encode_payload
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 
 ORDER = 40
 BROKER_FILE = Path(__file__).resolve().parents[2] / "plugins/azure/tests/servicebus_broker.py"

@@ -95,9 +95,9 @@ def _condition_sns(ctx: RunContext) -> Sample:
 
 
 def _measure_condition(source: str, payloads: list[dict[str, Any]]) -> Sample:
-    from conductor_events.handlers.conditions import compile_condition
-    from conductor_events.handlers.model import EvaluatorType
-    from conductor_events.handlers.scripting import Runtime, ScriptEngine, evaluate_on
+    from conductor_events_handlers.conditions import compile_condition
+    from conductor_events_handlers.model import EvaluatorType
+    from conductor_events_handlers.scripting import Runtime, ScriptEngine, evaluate_on
 
     engine = ScriptEngine()
     try:
@@ -140,8 +140,8 @@ TEMPLATE = {
 
 
 def _substitution(ctx: RunContext) -> Sample:
-    from conductor_events.handlers.inline_json import expand
-    from conductor_events.handlers.templates import compile_template
+    from conductor_events_handlers.inline_json import expand
+    from conductor_events_handlers.templates import compile_template
 
     template = compile_template(TEMPLATE)
     payloads = [expand(_sns(i)) for i in range(min(ctx.count, 1000))]
@@ -174,7 +174,7 @@ def _start_double() -> tuple[subprocess.Popen[str], str]:
         [
             sys.executable,
             "-m",
-            "conductor_events.testing.conductor_double",
+            "conductor_events_handlers.testing.conductor_double",
             "--workflow",
             "bench=task_1_ref,task_2_ref",
         ],
@@ -191,15 +191,15 @@ def _start_double() -> tuple[subprocess.Popen[str], str]:
 
 async def _pipeline_async(ctx: RunContext) -> Sample:
     from bench.local_queue import open_queues
-    from conductor_events.handlers.client import ConductorClient
-    from conductor_events.handlers.engines import EnginePool
-    from conductor_events.handlers.loader import load_handlers
-    from conductor_events.handlers.processor import Disposition, HandlerProcessor
-    from conductor_events.handlers.scripting import ScriptEngine
-    from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
+    from conductor_events.backend import SubscribeOptions
     from conductor_events.messages import Message
-    from conductor_events.queues import SubscribeOptions
-    from conductor_events.testing.handler_consume import consume
+    from conductor_events_handlers.client import ConductorClient
+    from conductor_events_handlers.engines import EnginePool
+    from conductor_events_handlers.loader import load_handlers
+    from conductor_events_handlers.processor import Disposition, HandlerProcessor
+    from conductor_events_handlers.scripting import ScriptEngine
+    from conductor_events_handlers.settings import EventHandlerSettings, ServerSettings
+    from conductor_events_handlers.testing.handler_consume import consume
 
     definition = {
         "name": "bench",

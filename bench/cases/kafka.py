@@ -204,7 +204,7 @@ def _plugin_consume(batched: bool) -> Measure:
 
 
 async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     async with _broker(ctx) as bootstrap:
         topic = await _create_topic(bootstrap, 3)

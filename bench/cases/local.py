@@ -23,8 +23,8 @@ from bench.framework import (
 )
 from bench.local_queue import SINK, open_queues, prefill
 from bench.payloads import json_payload
+from conductor_events.backend import SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 ORDER = 10
 CONSUME_BATCH = 100

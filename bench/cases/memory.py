@@ -23,8 +23,8 @@ from pathlib import Path
 
 from bench.framework import MEMORY_MIB, BenchError, Case, MaxValue, RunContext, Sample
 from bench.local_queue import SINK, open_queues, prefill
+from conductor_events.backend import SubscribeOptions
 from conductor_events.local.client import LocalQueueClient
-from conductor_events.queues import SubscribeOptions
 
 ORDER = 30
 MIB = 1024 * 1024

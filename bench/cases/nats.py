@@ -189,7 +189,7 @@ def _plugin_consume(batched: bool) -> Measure:
 
 
 async def _plugin_consume_async(ctx: RunContext, batched: bool) -> Sample:
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     async with _server(ctx) as url:
         subject = _subject()

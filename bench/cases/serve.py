@@ -93,7 +93,7 @@ def _start_serve(properties: Path, handlers: Path, log: Path, port: int) -> subp
             ],
             stdout=subprocess.DEVNULL,
             stderr=log_file,
-            env={**os.environ, "CONDUCTOR_EVENTS_PLUGINS": "local"},
+            env={**os.environ, "CONDUCTOR_EVENTS_PLUGINS": "local,handlers"},
         )
 
 
@@ -103,9 +103,9 @@ def _end_to_end(ctx: RunContext) -> Sample:
 
 async def _end_to_end_async(ctx: RunContext) -> Sample:
     from bench.local_queue import open_queues
-    from conductor_events.handlers.client import ConductorClient
-    from conductor_events.handlers.settings import ServerSettings
     from conductor_events.messages import Message
+    from conductor_events_handlers.client import ConductorClient
+    from conductor_events_handlers.settings import ServerSettings
 
     handler = {
         "name": "bench-serve",

@@ -52,8 +52,8 @@ from bench.payloads import PAYLOAD_BYTES, encode, json_payload
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-    from conductor_events.queues import Subscription
-    from conductor_events.runtime import EventQueues
+    from conductor_events.backend import Subscription
+    from conductor_events.event_queues import EventQueues
 
 ORDER = 40
 BATCH = 10
@@ -176,8 +176,8 @@ def open_queues(endpoint: str) -> EventQueues:
     import conductor_events_sqs.plugin
 
     from conductor_events.config import load_configuration
+    from conductor_events.event_queues import EventQueues
     from conductor_events.plugins import PluginHost
-    from conductor_events.runtime import EventQueues
 
     plugins = PluginHost(entry_points=[], environ={})
     plugins.add_plugin(conductor_events_sqs.plugin, "sqs")
@@ -397,7 +397,7 @@ async def _plugin_consume_async(
     calling ``receive()`` and ``ack()`` (receives of 10, acks batched by the plugin)."""
     from conductor_events_sqs.client import SqsQueueClient
 
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     options = SubscribeOptions(max_in_flight=BATCH, prefetch=BATCH, drain_timeout=1)
     clock = Clock()

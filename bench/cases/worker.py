@@ -1,9 +1,10 @@
 """``conductor-events worker`` end to end, next to the same publishes done directly.
 
-* ``worker/end-to-end``: the worker loop (:class:`~conductor_events.worker.runner.TaskWorker`,
-  as the command runs it: 32 tasks at once, polls of up to 32) against the Conductor API
-  double in a process of its own, publishing to the ``local`` queue. The workflows, one
-  ``event_publish`` task each with a 1 KiB input, are started before the clock starts; the
+* ``worker/end-to-end``: the worker loop
+  (:class:`~conductor_events_handlers.worker.runner.TaskWorker`, as the command runs it: 32
+  tasks at once, polls of up to 32) against the Conductor API double in a process of its own,
+  publishing to the ``local`` queue. The workflows, one ``event_publish`` task each with a 1
+  KiB input, are started before the clock starts; the
   figure is tasks published and updated COMPLETED per second, from the worker's start to the
   last accepted update. Baseline: the same EVENT tasks (same payloads, same sink, 32 at once)
   executed directly with ``execute_event_task``, with no Conductor in the way. Target: at
@@ -50,7 +51,7 @@ def _start_double() -> tuple[subprocess.Popen[str], str]:
         [
             sys.executable,
             "-m",
-            "conductor_events.testing.conductor_double",
+            "conductor_events_handlers.testing.conductor_double",
             "--workflow",
             f"bench=publish:{TASK_TYPE}",
             "--task-input",
@@ -104,7 +105,7 @@ async def _start_workflows(client: Any, count: int, order: dict[str, Any]) -> No
 
 
 def _server(url: str) -> Any:
-    from conductor_events.handlers.settings import ServerSettings
+    from conductor_events_handlers.settings import ServerSettings
 
     return ServerSettings.model_validate({"url": url, "max_connections": CONCURRENCY + 4})
 
@@ -114,10 +115,10 @@ def _end_to_end(ctx: RunContext) -> Sample:
 
 
 async def _end_to_end_async(ctx: RunContext) -> Sample:
-    from conductor_events.handlers.client import ConductorClient
     from conductor_events.messages import Message
-    from conductor_events.worker.metrics import WorkerMetrics
-    from conductor_events.worker.runner import TaskWorker, WorkerOptions
+    from conductor_events_handlers.client import ConductorClient
+    from conductor_events_handlers.worker.metrics import WorkerMetrics
+    from conductor_events_handlers.worker.runner import TaskWorker, WorkerOptions
 
     double, url = await asyncio.to_thread(_start_double)
     try:
@@ -254,7 +255,7 @@ async def _double_capacity_async(ctx: RunContext) -> Sample:
     published: the most the double serves for the worker's request pattern."""
     from urllib.parse import urlsplit
 
-    from conductor_events.handlers.client import ConductorClient
+    from conductor_events_handlers.client import ConductorClient
 
     double, url = await asyncio.to_thread(_start_double)
     connections: list[_Connection] = []

@@ -67,7 +67,7 @@ def run(conductor_url: str | None, workdir: Path) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "conductor_events.testing.conductor_double",
+                    "conductor_events_handlers.testing.conductor_double",
                     "--workflow",
                     "doug=task_1_ref,task_2_ref",
                 ],

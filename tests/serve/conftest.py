@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 import conductor_events.local.plugin
+from conductor_events.event_queues import EventQueues
 from conductor_events.local.client import LocalQueueClient
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
-from conductor_events.testing.conductor_double import ConductorDouble
+from conductor_events_handlers.testing.conductor_double import ConductorDouble
 from tests.support.cli import cli_env
 
 WORKFLOW = "bridge"
@@ -257,7 +257,10 @@ def serve(tmp_path: Path) -> Iterator[ServiceFactory]:
 
     def start(*args: str, env: dict[str, str] | None = None) -> Service:
         service = Service(
-            args, tmp_path, tmp_path / f"serve{len(started)}.log", cli_env(env, plugins="local")
+            args,
+            tmp_path,
+            tmp_path / f"serve{len(started)}.log",
+            cli_env(env, plugins="local,handlers"),
         )
         started.append(service)
         return service

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
-from conductor_events.testing.conductor_double import ConductorDouble
 from conductor_events.testing.servers import free_port, stop_process, wait_for_port
+from conductor_events_handlers.testing.conductor_double import ConductorDouble
 
 from .conftest import (
     ServiceFactory,
@@ -128,7 +128,7 @@ async def test_kafka_broker_restart_while_serving_loses_nothing(
             str(properties),
             "--handlers",
             str(handlers),
-            env={"CONDUCTOR_EVENTS_PLUGINS": "local,kafka"},
+            env={"CONDUCTOR_EVENTS_PLUGINS": "local,kafka,handlers"},
         )
         await eventually(lambda: completed(double, workflows) >= half // 2, 60, "a quarter done")
         await asyncio.to_thread(tansu.restart)

@@ -15,7 +15,7 @@ def test_serve_demo_delivers_the_seed_handlers_action() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "seed" / "walkthrough.py")],
         cwd=ROOT,
-        env=cli_env(plugins="local"),
+        env=cli_env(plugins="local,handlers"),
         capture_output=True,
         text=True,
         timeout=90,

@@ -4,7 +4,8 @@ A block is ``<!-- BEGIN GENERATED: NAME -->`` ... ``<!-- END GENERATED -->``. NA
 ``cli:<command words>`` (that command's ``--help``), ``config:<section>`` (the key table of
 ``conductor.event-queues.<section>``: a queue type's name, unless its plugin binds another
 section, as both AMQP types bind ``amqp``; ``config:core`` is ``conductor.default-event-queue``,
-``config:server`` and ``config:event-handlers`` the core's other sections) or ``file:<path>``
+``config:server``, ``config:event-handlers`` and ``config:event-worker`` the sections the
+handlers package declares) or ``file:<path>``
 (a file of the repository, verbatim, so examples in the docs are the ones the tests run).
 
 ``python -m tests.support.docs_sync`` rewrites the blocks in place; tests/test_docs.py fails
@@ -21,7 +22,6 @@ from click.testing import CliRunner
 
 from conductor_events.cli import cli
 from conductor_events.config import DefaultEventQueueSettings
-from conductor_events.config.loader import core_sections
 from conductor_events.config.reference import reference_table
 from conductor_events.plugins import PluginHost
 
@@ -41,11 +41,15 @@ def render_block(name: str) -> str:
         assert result.exit_code == 0, result.output
         return f"```text\n{result.output}```\n"
     if kind == "config":
-        core = {model.section.removeprefix("conductor."): model for model in core_sections()}
+        host = PluginHost(environ={})
+        core = {
+            reg.prefix.removeprefix("conductor."): reg.model
+            for reg in host.config_sections().values()
+        }
         core["core"] = DefaultEventQueueSettings
         if arg in core:
             return reference_table(core[arg]) + "\n"
-        types = PluginHost(environ={}).queue_types().values()
+        types = host.queue_types().values()
         found = [
             reg.queue_type
             for reg in types

@@ -26,9 +26,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from conductor_events import hookimpl
-from conductor_events.config import QueueSettings
-from conductor_events.messages import Message, PublishResult
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     QueueClient,
@@ -36,6 +34,8 @@ from conductor_events.queues import (
     SubscribeOptions,
     Subscription,
 )
+from conductor_events.config import QueueSettings
+from conductor_events.messages import Message, PublishResult
 
 POLL = 0.01
 """Seconds between looks at the store while a fetch waits."""

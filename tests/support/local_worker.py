@@ -15,12 +15,12 @@ import asyncio
 import sys
 
 import conductor_events.local.plugin
+from conductor_events.backend import SubscribeOptions
 from conductor_events.config import load_configuration
+from conductor_events.event_queues import EventQueues
 from conductor_events.logging import configure_logging
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 
 
 def open_queues(path: str) -> EventQueues:

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from conductor_events.handlers.client import ConductorClient
-from conductor_events.handlers.settings import ServerSettings
-from conductor_events.runtime import EventQueues
-from conductor_events.testing.conductor_double import ConductorDouble
-from conductor_events.worker.metrics import WorkerMetrics
-from conductor_events.worker.runner import TaskWorker, WorkerOptions
+from conductor_events.event_queues import EventQueues
+from conductor_events_handlers.client import ConductorClient
+from conductor_events_handlers.settings import ServerSettings
+from conductor_events_handlers.testing.conductor_double import ConductorDouble
+from conductor_events_handlers.worker.metrics import WorkerMetrics
+from conductor_events_handlers.worker.runner import TaskWorker, WorkerOptions
 from tests.support.cli import cli_env
 
 WORKFLOW = "publish_flow"
@@ -201,7 +201,7 @@ def worker_process(tmp_path: Path) -> Iterator[WorkerProcessFactory]:
     """Start ``worker`` processes with the given arguments; every one is killed at the end."""
     started: list[WorkerProcess] = []
 
-    def start_process(*args: str, plugins: str = "local") -> WorkerProcess:
+    def start_process(*args: str, plugins: str = "local,handlers") -> WorkerProcess:
         process = WorkerProcess(
             args, tmp_path, tmp_path / f"worker{len(started)}.log", cli_env(plugins=plugins)
         )

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
-from conductor_events.testing.conductor_double import ConductorDouble
 from conductor_events.testing.servers import free_port, stop_process, wait_for_port
+from conductor_events_handlers.testing.conductor_double import ConductorDouble
 
 from .conftest import WorkerFactory, eventually, publish_task, start
 

@@ -1,6 +1,6 @@
 """conductor-events: Conductor's eventing layer for Python, with pluggable queue backends.
 
-The public API for plugin authors is :data:`hookimpl`, :mod:`conductor_events.queues`,
+The public API for plugin authors is :data:`hookimpl`, :mod:`conductor_events.backend`,
 :mod:`conductor_events.messages`, :class:`conductor_events.config.QueueSettings` and the
 conformance kit :mod:`conductor_events.testing`. Applications use :class:`EventQueues`,
 :class:`EventTask` and :func:`execute_event_task`.
@@ -14,18 +14,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from conductor_events.markers import hookimpl
+from conductor_events.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from conductor_events.event_queues import EventQueues
     from conductor_events.event_task import EventTask, TaskResult, TaskStatus, execute_event_task
     from conductor_events.messages import Message, PublishResult
     from conductor_events.plugins import PluginHost
-    from conductor_events.runtime import EventQueues
 
 _LAZY = {
-    "EventQueues": "conductor_events.runtime",
+    "EventQueues": "conductor_events.event_queues",
     "PluginHost": "conductor_events.plugins",
     "Message": "conductor_events.messages",
     "PublishResult": "conductor_events.messages",

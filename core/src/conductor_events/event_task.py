@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 
 from conductor_events.errors import ConductorEventsError
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import JsonValue, Message, new_message_id
-from conductor_events.runtime import EventQueues
 
 log = structlog.get_logger(__name__)
 

@@ -27,14 +27,17 @@ import pluggy
 import structlog
 
 from conductor_events import hookspecs
-from conductor_events.catalog import KNOWN_PACKAGES
 from conductor_events.config.masking import described_error, masked_repr
 from conductor_events.errors import PluginError
-from conductor_events.markers import PROJECT
+from conductor_events.hookspecs import PROJECT
+from conductor_events.install_hints import KNOWN_PACKAGES
 
 if TYPE_CHECKING:
+    import click
+
+    from conductor_events.backend import QueueType
     from conductor_events.config.model import ConfigProblem, Configuration
-    from conductor_events.queues import QueueType
+    from conductor_events.config.settings import SectionSettings
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +112,23 @@ class RegisteredQueueType:
         return self.queue_type.name
 
 
+@dataclass(frozen=True)
+class RegisteredSection:
+    """A configuration section outside ``conductor.event-queues``, with the plugin that
+    declared it through ``register_config_sections``."""
+
+    model: type[SectionSettings]
+    plugin: PluginRecord
+
+    @property
+    def prefix(self) -> str:
+        return self.model.section
+
+
+RESERVED_SECTIONS = frozenset({"conductor.event-queues", "conductor.default-event-queue"})
+"""Sections the core binds itself: no plugin may declare them."""
+
+
 def _installed_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
@@ -156,6 +176,7 @@ class PluginHost:
         self._trace = _truthy(env.get(ENV_TRACE))
         self._records: dict[str, PluginRecord] = {}
         self._queue_types: dict[str, RegisteredQueueType] = {}
+        self._sections: dict[str, RegisteredSection] = {}
         self._loaded = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -259,6 +280,8 @@ class PluginHost:
         if record is not None:
             for type_name in record.queue_types:
                 self._queue_types.pop(type_name, None)
+            for prefix in [p for p, s in self._sections.items() if s.plugin is record]:
+                del self._sections[prefix]
 
     def _register(self, plugin: object, record: PluginRecord) -> None:
         self._records[record.name] = record
@@ -272,6 +295,55 @@ class PluginHost:
             return
         record.hooks = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or [])
         self._register_queue_types(plugin, record)
+        if record.status != FAILED:
+            self._register_sections(plugin, record)
+
+    def _impls(self, hook: str, plugin: object) -> list[pluggy.HookImpl]:
+        caller = getattr(self._pm.hook, hook)
+        return [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+
+    def _register_sections(self, plugin: object, record: PluginRecord) -> None:
+        from conductor_events.config.binding import normalize
+
+        declared: list[type[SectionSettings]] = []
+        try:
+            for impl in self._impls("register_config_sections", plugin):
+                self._call(impl, "register_config_sections", register=declared.append)
+        except Exception as exc:
+            self._unregister_failed(record)
+            self._fail(record, f"register_config_sections failed: {type(exc).__name__}: {exc}", exc)
+            return
+        for model in declared:
+            name = model.section.removeprefix("conductor.")
+            if (
+                name == model.section
+                or not name
+                or "." in name
+                or model.section in (RESERVED_SECTIONS)
+            ):
+                self._unregister_failed(record)
+                self._fail(
+                    record,
+                    f"section {model.section!r} of {model.__name__} is not one it may declare; "
+                    "expected conductor.<name> (one segment, not event-queues or "
+                    "default-event-queue)",
+                )
+                return
+            owner = self._sections.get(normalize(model.section))
+            if owner is not None:
+                raise PluginError(
+                    f"section {model.section} is declared by two plugins: {owner.plugin.label} "
+                    f"and {record.label}; uninstall or block one with {ENV_BLOCK}"
+                )
+        for model in declared:
+            self._sections[normalize(model.section)] = RegisteredSection(model, record)
+
+    def _unregister_failed(self, record: PluginRecord) -> None:
+        """Forget what a plugin registered before one of its hooks failed."""
+        for type_name in record.queue_types:
+            self._queue_types.pop(type_name, None)
+        record.queue_types = []
+        self._pm.unregister(name=record.name)
 
     def _register_queue_types(self, plugin: object, record: PluginRecord) -> None:
         impls = [
@@ -375,6 +447,44 @@ class PluginHost:
         """The queue type registered under ``name``, or ``None``."""
         self.ensure_loaded()
         return self._queue_types.get(name)
+
+    def config_sections(self) -> Mapping[str, RegisteredSection]:
+        """The sections plugins declared through ``register_config_sections``, by their
+        normalized prefix."""
+        self.ensure_loaded()
+        return self._sections
+
+    def add_commands(self, cli: click.Group) -> None:
+        """Let every loaded plugin add its commands to ``cli`` (``register_commands``).
+
+        A plugin whose hook raises, or that replaces a command the core or an earlier plugin
+        added, is reported as failed (strict mode raises) and what it added is taken back;
+        the others' commands stay.
+        """
+        self.ensure_loaded()
+        for impl in self._pm.hook.register_commands.get_hookimpls():
+            name = self._pm.get_name(impl.plugin) or "?"
+            record = self._records.get(name)
+            before = dict(cli.commands)
+            try:
+                self._call(impl, "register_commands", cli=cli)
+            except Exception as exc:
+                cli.commands.clear()
+                cli.commands.update(before)
+                if record is not None:
+                    self._fail(record, f"register_commands failed: {described_error(exc)}", exc)
+                continue
+            taken = sorted(n for n, c in before.items() if cli.commands.get(n) is not c)
+            if taken:
+                cli.commands.clear()
+                cli.commands.update(before)
+                if record is not None:
+                    self._fail(record, f"register_commands replaced command(s) {taken}")
+
+    def command_provider(self, package: str) -> PluginRecord | None:
+        """The discovered plugin of distribution ``package``, loaded or not, or ``None``."""
+        self.ensure_loaded()
+        return next((r for r in self._records.values() if r.distribution == package), None)
 
     def unloaded_provider(self, type_name: str) -> PluginRecord | None:
         """The discovered plugin that would provide queue type ``type_name`` but is not loaded

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conductor_events.catalog import install_hint, unloaded_type
 from conductor_events.config.model import Configuration
 from conductor_events.errors import (
     ConductorInternalSinkError,
@@ -16,6 +15,7 @@ from conductor_events.errors import (
     QueueTypeDisabledError,
     UnknownQueueTypeError,
 )
+from conductor_events.install_hints import install_hint, unloaded_type
 from conductor_events.plugins import PluginHost
 
 

@@ -8,8 +8,8 @@ from conductor_events_amqp.client import AmqpQueueClient
 from conductor_events_amqp.consume import AmqpHandle
 from rabbit import Broker, unique
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 WAIT = 10.0
 

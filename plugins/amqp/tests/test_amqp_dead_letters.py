@@ -10,9 +10,9 @@ from conductor_events_amqp.client import AmqpQueueClient
 from conductor_events_amqp.consume import AmqpHandle
 from rabbit import Broker, unique
 
+from conductor_events.backend import DeliveryState, SubscribeOptions
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import DeliveryState, SubscribeOptions
 
 WAIT = 10.0
 

@@ -11,12 +11,12 @@ import pytest
 from conductor_events_amqp.client import AmqpQueueClient
 from rabbit import Broker, unique
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.errors import QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 
 GUARD = 60  # a hang fails here instead of blocking the suite
 SECRET = "s3cr3t-Value-Do-Not-Show"

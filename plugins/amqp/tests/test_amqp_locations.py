@@ -10,8 +10,8 @@ from conductor_events_amqp.locations import parse
 from conductor_events_amqp.settings import AmqpSettings
 
 from conductor_events.errors import MalformedSinkError
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 
 SETTINGS = AmqpSettings()
 

@@ -9,8 +9,8 @@ import pytest
 
 from conductor_events.config import load_configuration
 from conductor_events.errors import UnknownQueueTypeError
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 from conductor_events.testing.contract_check import core_internals_used
 from conductor_events.testing.plugin_checks import sdk_import_report
 

@@ -12,10 +12,10 @@ from conductor_events_amqp.client import AmqpQueueClient
 from rabbit import Broker, unique
 
 from conductor_events.errors import QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 
 
 async def take(broker: Broker, queue: str) -> aio_pika.abc.AbstractIncomingMessage:

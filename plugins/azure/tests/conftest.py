@@ -18,8 +18,8 @@ from conductor_events_azure import plugin as azure_plugin
 from conductor_events_azure.settings import AzureSettings
 from servicebus_broker import ServiceBusBroker
 
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 
 if TYPE_CHECKING:
     from conductor_events_azure.client import AzureQueueClient

@@ -10,11 +10,11 @@ import pytest
 from servicebus_broker import ServiceBusBroker
 from structlog.testing import capture_logs
 
+from conductor_events.backend import Delivery, SubscribeOptions, Subscription
 from conductor_events.errors import MalformedSinkError, PublishError, QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
-from conductor_events.runtime import EventQueues
 
 if TYPE_CHECKING:
     from conductor_events_azure.client import AzureQueueClient

@@ -17,13 +17,13 @@ from conductor_events_azure.settings import (
 from pydantic import BaseModel, SecretStr
 from servicebus_broker import ServiceBusBroker
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.config.binding import kebab
 from conductor_events.config.loader import load_configuration
 from conductor_events.errors import ConfigError, MalformedSinkError
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 from conductor_events.testing.plugin_checks import sdk_import_report
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "azure.md"

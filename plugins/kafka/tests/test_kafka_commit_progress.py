@@ -31,8 +31,8 @@ from conductor_events_kafka.consume import KafkaSubscription
 from conductor_events_kafka.testing import TANSU_CONSUMER, TANSU_PRODUCER, Tansu
 from conductor_events_kafka.testing import unique_name as unique
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 MakeClient = Callable[..., KafkaQueueClient]
 T = TypeVar("T")
@@ -152,7 +152,7 @@ async def test_committed_offset_follows_acks_while_a_fetched_backlog_is_consumed
 WORKER = textwrap.dedent(
     """
     import asyncio, json, sys, time
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
     from conductor_events_kafka.plugin import connect
     from conductor_events_kafka.settings import KafkaSettings
 

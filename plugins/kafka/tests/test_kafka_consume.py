@@ -16,8 +16,8 @@ from conductor_events_kafka.testing import Tansu
 from conductor_events_kafka.testing import unique_name as unique
 from structlog.testing import capture_logs
 
+from conductor_events.backend import Delivery, DeliveryState, SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions
 
 MakeClient = Callable[..., KafkaQueueClient]
 

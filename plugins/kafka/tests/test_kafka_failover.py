@@ -20,15 +20,15 @@ from conductor_events_kafka.client import KafkaQueueClient
 from conductor_events_kafka.testing import TANSU_CONSUMER, TANSU_PRODUCER, Tansu
 from conductor_events_kafka.testing import unique_name as unique
 
+from conductor_events.backend import Delivery, SubscribeOptions, Subscription
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, SubscribeOptions, Subscription
 
 MakeClient = Callable[..., KafkaQueueClient]
 
 WORKER = textwrap.dedent(
     """
     import asyncio, json, sys
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
     from conductor_events_kafka.plugin import connect
     from conductor_events_kafka.settings import KafkaSettings
 

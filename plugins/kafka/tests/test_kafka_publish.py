@@ -13,12 +13,12 @@ from conductor_events_kafka.client import KafkaQueueClient
 from conductor_events_kafka.testing import TANSU_CONSUMER, TANSU_PRODUCER, Tansu
 from conductor_events_kafka.testing import unique_name as unique
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.errors import MalformedSinkError, QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 
 MakeClient = Callable[..., KafkaQueueClient]
 

@@ -9,8 +9,8 @@ import pytest
 import structlog
 from conductor_events_nats.core import NatsQueueClient
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 HOLD = SubscribeOptions(max_in_flight=10, prefetch=10, drain_timeout=0)
 

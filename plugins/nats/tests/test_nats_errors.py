@@ -13,11 +13,11 @@ from conductor_events_nats.core import NatsQueueClient
 from conductor_events_nats.jetstream import JetStreamQueueClient
 from conductor_events_nats.testing import NatsServer
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.errors import MalformedSinkError, QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import SubscribeOptions
-from conductor_events.runtime import EventQueues
 from conductor_events.testing.servers import free_port
 
 GUARD = 30.0

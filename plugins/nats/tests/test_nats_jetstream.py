@@ -12,9 +12,9 @@ import pytest
 from conductor_events_nats.jetstream import JetStreamQueueClient
 from conductor_events_nats.settings import stream_name_for
 
+from conductor_events.backend import Delivery, DeliveryState, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions, Subscription
 
 GUARD = 60.0
 """A hang fails the test instead of blocking the run (not a timing assertion)."""

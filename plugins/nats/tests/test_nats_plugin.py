@@ -42,7 +42,7 @@ def test_the_core_type_says_it_is_at_most_once(plugins: PluginHost) -> None:
 
 async def test_a_missing_plugin_names_the_package_and_extra_to_install(tmp_path: Path) -> None:
     from conductor_events.errors import UnknownQueueTypeError
-    from conductor_events.runtime import EventQueues
+    from conductor_events.event_queues import EventQueues
 
     empty = PluginHost(entry_points=[], environ={})
     async with EventQueues.from_files([], plugins=empty, environ={}) as queues:

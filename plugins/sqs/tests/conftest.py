@@ -20,8 +20,8 @@ import pytest
 from conductor_events_sqs import plugin as sqs_plugin
 from conductor_events_sqs.settings import SqsSettings
 
+from conductor_events.event_queues import EventQueues
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 from conductor_events.testing.servers import (
     ServerStartError,
     free_port,

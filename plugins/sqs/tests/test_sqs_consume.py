@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from conductor_events.backend import Delivery, DeliveryState, SubscribeOptions
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryState, SubscribeOptions
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conductor_events_sqs.wire import META
 
+from conductor_events.backend import DeliveryState, SubscribeOptions
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import DeliveryState, SubscribeOptions
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient

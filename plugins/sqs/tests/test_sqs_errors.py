@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conductor_events.errors import QueueError
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
 from conductor_events.messages import Message
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient

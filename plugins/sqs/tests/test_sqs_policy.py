@@ -16,8 +16,8 @@ from conductor_events_sqs.policy import (
     merge_policy,
 )
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient

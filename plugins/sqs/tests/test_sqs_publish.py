@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conductor_events_sqs.wire import MAX_PAYLOAD_BYTES, META
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 ReceiveAll = Callable[..., list[Any]]
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conductor_events_sqs.locations import QueueRef, dead_letter_location, parse_location
 
+from conductor_events.backend import SubscribeOptions
 from conductor_events.errors import MalformedSinkError, QueueError
 from conductor_events.messages import Message
-from conductor_events.queues import SubscribeOptions
 
 if TYPE_CHECKING:
     from conductor_events_sqs.client import SqsQueueClient

@@ -9,8 +9,8 @@ from typing import Any
 
 from conductor_events_sqs.wire import MAX_PAYLOAD_BYTES, META
 
+from conductor_events.event_queues import EventQueues
 from conductor_events.event_task import EventTask, TaskStatus, execute_event_task
-from conductor_events.runtime import EventQueues
 
 ReceiveAll = Callable[..., list[Any]]
 

@@ -10,8 +10,14 @@ import click
 
 if TYPE_CHECKING:
     from conductor_events.config.model import Configuration
+    from conductor_events.event_queues import EventQueues
     from conductor_events.plugins import PluginHost
-    from conductor_events.runtime import EventQueues
+
+PLUGIN_HOST = "conductor_events.plugins"
+"""Where the root context keeps the plugin host that added the plugins' commands, so the
+command's :class:`App` uses the same one instead of loading every plugin again."""
+PLUGIN_COMMANDS = "conductor_events.plugin_commands"
+"""Where the root context keeps the commands plugins added, for this invocation only."""
 
 
 @dataclass
@@ -48,7 +54,7 @@ class App:
 
     def event_queues(self) -> EventQueues:
         """Queues for a command that does work: refuses a configuration with errors."""
-        from conductor_events.runtime import EventQueues
+        from conductor_events.event_queues import EventQueues
 
         return EventQueues.from_files(self.config_files, plugins=self.plugins)
 
@@ -102,7 +108,67 @@ def config_options(command: _Command) -> _Command:
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class MissingCommand(click.ClickException):
+    """A command a known plugin package provides, which is not installed or not loaded: a usage
+    error (exit 2) on one line, with what to do."""
+
+    exit_code = 2
+
+
+class CommandGroup(click.Group):
+    """The command group: the core's commands, then the ones plugins add.
+
+    A name the core does not define loads the plugins once per invocation and asks each
+    (``register_commands``) to add its commands, as the handlers package adds ``serve``,
+    ``handlers``, ``executions`` and ``worker``; the core's own commands never load them. The
+    plugins' commands are kept on the invocation's context, not on this group, so each run
+    honours the plugin switches of its own environment. A command known to come from a
+    package that is not installed (or not loaded) fails with one line saying what to do.
+    """
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        root = ctx.find_root()
+        found: dict[str, click.Command] | None = root.meta.get(PLUGIN_COMMANDS)
+        if found is None:
+            from conductor_events.logging import configure_logging
+            from conductor_events.plugins import PluginHost
+
+            params = root.params
+            debug = bool(params.get("debug"))
+            configure_logging(
+                "debug" if debug else str(params.get("log_level") or "warning"),
+                str(params.get("log_format") or "auto"),
+            )
+            host = PluginHost()
+            scratch = click.Group(self.name, commands=dict(self.commands))
+            host.add_commands(scratch)
+            found = {n: c for n, c in scratch.commands.items() if n not in self.commands}
+            root.meta[PLUGIN_COMMANDS] = found
+            root.meta[PLUGIN_HOST] = host
+        return found
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        command = self._plugin_commands(ctx).get(cmd_name)
+        if command is None:
+            from conductor_events.install_hints import missing_command
+
+            host = ctx.find_root().meta.get(PLUGIN_HOST)
+            why = missing_command(cmd_name, host)
+            if why is not None:
+                raise MissingCommand(why)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+
+@click.group(
+    cls=CommandGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-c",
     "--config",
@@ -142,8 +208,9 @@ def cli(
     log_format: str,
     debug: bool,
 ) -> None:
-    """Conductor's eventing layer: publish EVENT tasks, consume event queues, check and serve
-    event handlers, list their executions, inspect plugins and configuration."""
+    """Conductor's eventing layer: publish EVENT tasks, consume event queues, inspect plugins
+    and configuration; plugins add commands (conductor-events-handlers: serve, handlers,
+    executions, worker)."""
     from conductor_events.logging import configure_logging
 
     configure_logging("debug" if debug else log_level, log_format)
@@ -152,33 +219,25 @@ def cli(
         from conductor_events.config.loader import config_files_from_env
 
         files = config_files_from_env()
-    ctx.obj = App(
+    app = App(
         config_files=files,
         strict_plugins=strict_plugins,
         debug=debug,
         config_from_env=not config_files,
     )
+    host = ctx.meta.get(PLUGIN_HOST)
+    if host is not None and not strict_plugins:
+        app._plugins = host  # loaded by CommandGroup for a plugin's command: reuse it
+    ctx.obj = app
 
 
 def _register_commands() -> None:
-    from conductor_events.cli import (
-        config_cmd,
-        handlers_cmd,
-        listen_cmd,
-        plugins_cmd,
-        publish_cmd,
-        serve_cmd,
-        worker_cmd,
-    )
+    from conductor_events.cli import config_cmd, listen_cmd, plugins_cmd, publish_cmd
 
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(config_cmd.config)
     cli.add_command(publish_cmd.publish)
     cli.add_command(listen_cmd.listen)
-    cli.add_command(handlers_cmd.handlers)
-    cli.add_command(handlers_cmd.executions)
-    cli.add_command(serve_cmd.serve)
-    cli.add_command(worker_cmd.worker)
 
 
 _register_commands()

@@ -15,8 +15,8 @@ from conductor_events.cli.app import App, config_options, pass_app
 from conductor_events.errors import ConductorEventsError
 
 if TYPE_CHECKING:
-    from conductor_events.queues import Delivery
-    from conductor_events.runtime import EventQueues
+    from conductor_events.backend import Delivery
+    from conductor_events.event_queues import EventQueues
 
 _STOP_CHECK = 0.25
 """Seconds between looks at the stop flag while the queue is idle."""
@@ -62,7 +62,7 @@ async def consume(
     and ack may complete without the loop ever polling for signals, and a loop-level handler
     would only run once the queue ran dry.
     """
-    from conductor_events.queues import SubscribeOptions
+    from conductor_events.backend import SubscribeOptions
 
     stop = threading.Event()
     previous = {

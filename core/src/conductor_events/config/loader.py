@@ -6,7 +6,8 @@ builds the section from those two sources, in the priority order of
 :meth:`~conductor_events.config.settings.SectionSettings.settings_customise_sources`:
 environment variables, later files, earlier files, defaults.
 
-Each section this project owns is checked strictly; other ``conductor.*`` keys (a Conductor
+Each section this project or an installed plugin owns is checked strictly (plugins declare
+theirs with the ``register_config_sections`` hook); other ``conductor.*`` keys (a Conductor
 server's own, such as ``conductor.db.type``) and keys outside ``conductor.`` are ignored, so one
 file can configure both.
 """
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from conductor_events import __version__
-from conductor_events.catalog import install_hint, unloaded_type
 from conductor_events.config.binding import Loc, bind, env_name, known_keys, normalize
 from conductor_events.config.model import (
     QUEUES_PREFIX,
@@ -36,6 +36,7 @@ from conductor_events.config.settings import (
     QueueSettings,
     SectionSettings,
 )
+from conductor_events.install_hints import install_hint, unloaded_type
 
 if TYPE_CHECKING:
     from conductor_events.plugins import PluginHost
@@ -51,16 +52,6 @@ __all__ = [
 ]
 CONFIG_ENV = "CONDUCTOR_EVENTS_CONFIG"
 """Configuration files when no ``-c`` is given, separated by the OS path separator."""
-
-
-def core_sections() -> tuple[type[SectionSettings], ...]:
-    """The core's sections besides ``conductor.default-event-queue``, checked as strictly:
-    ``conductor.server``, ``conductor.event-handlers`` and ``conductor.event-worker``
-    (imported here, not at the top, as their modules import this package)."""
-    from conductor_events.handlers.settings import EventHandlerSettings, ServerSettings
-    from conductor_events.worker.settings import EventWorkerSettings
-
-    return (ServerSettings, EventHandlerSettings, EventWorkerSettings)
 
 
 def config_files_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -144,9 +135,10 @@ class _Loader:
         self._sections_by_normal = {
             normalize(prefix.rsplit(".", 1)[1]): prefix for prefix in self.queue_sections
         }
-        self.core_sections = {
-            normalize(model.section.split(".", 1)[1]): Section(model.section, model, CORE_PLUGIN)
-            for model in core_sections()
+        # Sections such as conductor.server, declared by the plugins that own them.
+        self.plugin_sections = {
+            normalize(reg.prefix.split(".", 1)[1]): Section(reg.prefix, reg.model, reg.plugin.label)
+            for reg in plugins.config_sections().values()
         }
         self._types_by_normal = {normalize(name): name for name in self.queue_types}
         self._reported_missing: set[str] = set()
@@ -170,7 +162,7 @@ class _Loader:
         }
         queues = {name: validated[prefix] for name, prefix in self.section_of.items()}
         sections = {
-            section.prefix: self._validate(section) for section in self.core_sections.values()
+            section.prefix: self._validate(section) for section in self.plugin_sections.values()
         }
         config = Configuration(
             entries,
@@ -200,7 +192,7 @@ class _Loader:
     def _sections(self) -> list[Section]:
         return [
             self.default_section,
-            *self.core_sections.values(),
+            *self.plugin_sections.values(),
             *self.queue_sections.values(),
         ]
 
@@ -213,8 +205,8 @@ class _Loader:
         group = normalize(segments[1])
         if group == "defaulteventqueue":
             self._bind(self.default_section, segments[2:], prop)
-        elif group in self.core_sections:
-            self._bind(self.core_sections[group], segments[2:], prop)
+        elif group in self.plugin_sections:
+            self._bind(self.plugin_sections[group], segments[2:], prop)
         elif group == "eventqueues":
             self._accept_queue_key(segments, prop)
 

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from conductor_events.config.binding import known_keys
 from conductor_events.config.durations import format_duration
-from conductor_events.config.loader import core_sections
 from conductor_events.config.masking import MASK
 from conductor_events.config.model import Configuration, Entry
 from conductor_events.config.properties import DEFAULT
@@ -70,7 +69,7 @@ def effective_entries(config: Configuration, plugins: PluginHost) -> list[Entry]
     sections: list[tuple[str, type[SectionSettings]]] = [
         (DefaultEventQueueSettings.section, DefaultEventQueueSettings)
     ]
-    sections += [(model.section, model) for model in core_sections()]
+    sections += [(reg.prefix, reg.model) for reg in plugins.config_sections().values()]
     sections += list(
         {
             reg.queue_type.section: reg.queue_type.settings

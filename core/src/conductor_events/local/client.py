@@ -11,17 +11,17 @@ from collections.abc import Sequence
 
 import structlog
 
-from conductor_events.errors import MalformedSinkError
-from conductor_events.local.settings import LocalQueueSettings
-from conductor_events.local.store import LocalStore, NewRow, Row
-from conductor_events.messages import Message, PublishFailure, PublishResult, decode_payload
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     QueueClient,
     SubscribeOptions,
     Subscription,
 )
+from conductor_events.errors import MalformedSinkError
+from conductor_events.local.settings import LocalQueueSettings
+from conductor_events.local.store import LocalStore, NewRow, Row
+from conductor_events.messages import Message, PublishFailure, PublishResult, decode_payload
 
 log = structlog.get_logger(__name__)
 

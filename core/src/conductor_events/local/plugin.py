@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from conductor_events.backend import QueueClient, QueueType
+from conductor_events.hookspecs import hookimpl
 from conductor_events.local.settings import LocalQueueSettings
-from conductor_events.markers import hookimpl
-from conductor_events.queues import QueueClient, QueueType
 
 
 def _connect(settings: LocalQueueSettings) -> QueueClient:

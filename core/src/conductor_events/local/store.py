@@ -1,7 +1,7 @@
 """The SQLite file behind the ``local`` queue type: one table, one transaction per operation.
 
 Statements run on the event loop's thread and waits for another process's lock are retried
-asynchronously (see :mod:`conductor_events.sqlitefile`, which explains why).
+asynchronously (see :mod:`conductor_events.local.sqlite_file`, which explains why).
 
 At-least-once: a claimed row stays in the table, invisible until ``visible_at``, and is only
 deleted by an ack carrying the claim's receipt. A crash at any point leaves every unacked
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conductor_events.errors import QueueError
-from conductor_events.sqlitefile import SqliteFile
+from conductor_events.local.sqlite_file import SqliteFile
 
 DLQ_SUFFIX = ".dlq"
 

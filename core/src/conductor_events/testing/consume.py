@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from conductor_events.backend import Delivery, DeliveryHandle, Subscription
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryHandle, Subscription
 from conductor_events.testing.harness import Harness
 
 POLL = 0.2

@@ -1,6 +1,6 @@
 """Whether a backend's source keeps to the queue contract's documented extension hooks.
 
-A backend extends :class:`~conductor_events.queues.Subscription` through the hooks documented
+A backend extends :class:`~conductor_events.backend.Subscription` through the hooks documented
 in docs/plugins.md (``_fetch``, ``_close``, ``_ack_many``, ``_on_settled``,
 ``_discard_buffered``) and touches no other underscore attribute of a core class: the core
 changes its internals freely, and a backend that read or wrote them would break silently (or
@@ -15,7 +15,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     QueueClient,

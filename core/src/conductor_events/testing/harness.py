@@ -22,12 +22,12 @@ import javaproperties
 import pytest
 import structlog
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.config.loader import load_configuration
 from conductor_events.config.model import Configuration
+from conductor_events.event_queues import EventQueues
 from conductor_events.messages import Message, PublishResult
 from conductor_events.plugins import PluginHost
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
-from conductor_events.runtime import EventQueues
 from conductor_events.testing.capabilities import Capabilities
 from conductor_events.testing.modes import Counts
 

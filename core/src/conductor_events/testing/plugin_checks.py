@@ -24,7 +24,7 @@ _PROBE = """
 import importlib, json, sys
 from conductor_events.config import load_configuration
 from conductor_events.plugins import PluginHost
-from conductor_events.runtime import EventQueues
+from conductor_events.event_queues import EventQueues
 
 plugin, sdk, sink, properties = json.loads(sys.argv[1])
 

@@ -31,9 +31,9 @@ from aio_pika.exceptions import (
     PublishError,
 )
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
 from conductor_events_amqp import locations, wire
 from conductor_events_amqp.locations import Kind, Location
 from conductor_events_amqp.settings import AmqpSettings

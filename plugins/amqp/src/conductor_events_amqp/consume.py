@@ -32,9 +32,9 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
+from conductor_events.backend import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, decode_payload
-from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_amqp import wire
 from conductor_events_amqp.locations import Location
 

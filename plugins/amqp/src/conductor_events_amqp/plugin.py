@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conductor_events import hookimpl
-from conductor_events.queues import QueueClient, QueueType
+from conductor_events.backend import QueueClient, QueueType
 from conductor_events_amqp.settings import EXCHANGE_TYPE, QUEUE_TYPE, AmqpSettings
 
 

@@ -20,9 +20,9 @@ from azure.servicebus.exceptions import (
     ServiceBusError,
 )
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.errors import MalformedSinkError, PublishError, QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
 from conductor_events_azure.locations import Location, parse_location
 from conductor_events_azure.settings import AzureSettings, ConnectionSettings
 

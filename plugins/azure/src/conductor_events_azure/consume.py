@@ -34,9 +34,9 @@ from azure.servicebus.exceptions import (
     ServiceBusError,
 )
 
+from conductor_events.backend import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, decode_payload
-from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_azure.client import describe_error, open_handler
 
 if TYPE_CHECKING:

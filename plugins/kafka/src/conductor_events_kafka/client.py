@@ -16,9 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.errors import MalformedSinkError, QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
 from conductor_events_kafka import options, wire
 from conductor_events_kafka.settings import KafkaSettings, check_topic_name
 

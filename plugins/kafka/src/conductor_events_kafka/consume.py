@@ -30,9 +30,9 @@ import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from conductor_events.backend import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, decode_payload
-from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_kafka import wire
 
 if TYPE_CHECKING:

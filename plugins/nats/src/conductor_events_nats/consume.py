@@ -24,8 +24,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
+from conductor_events.backend import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
-from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_nats import wire
 from conductor_events_nats.connection import describe
 

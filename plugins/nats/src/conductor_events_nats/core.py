@@ -31,15 +31,15 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from conductor_events.errors import QueueError
-from conductor_events.messages import Message, PublishFailure, PublishResult, new_message_id
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     QueueClient,
     SubscribeOptions,
     Subscription,
 )
+from conductor_events.errors import QueueError
+from conductor_events.messages import Message, PublishFailure, PublishResult, new_message_id
 from conductor_events_nats import wire
 from conductor_events_nats.connection import Connection, describe
 from conductor_events_nats.locations import Location, parse

@@ -25,9 +25,9 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
 from conductor_events_nats import wire
 from conductor_events_nats.connection import Connection, describe
 from conductor_events_nats.locations import parse

@@ -33,9 +33,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from conductor_events.backend import QueueClient, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
 from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import QueueClient, SubscribeOptions, Subscription
 from conductor_events_sqs.batching import Batcher, Outcome
 from conductor_events_sqs.consume import DeadLetters, SqsSubscription
 from conductor_events_sqs.locations import (

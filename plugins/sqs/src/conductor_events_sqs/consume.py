@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from conductor_events.backend import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events.errors import QueueError
-from conductor_events.queues import Delivery, DeliveryHandle, SubscribeOptions, Subscription
 from conductor_events_sqs.batching import Outcome
 from conductor_events_sqs.signals import DaemonThreads, Signal
 from conductor_events_sqs.wire import (

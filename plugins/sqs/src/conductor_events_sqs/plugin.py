@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from conductor_events import hookimpl
+from conductor_events.backend import QueueClient, QueueType
 from conductor_events.config import ConfigProblem, Configuration
-from conductor_events.queues import QueueClient, QueueType
 from conductor_events_sqs.settings import SqsSettings
 
 

@@ -17,9 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 from pydantic import Field
 
 from conductor_events import hookimpl
-from conductor_events.config import QueueSettings
-from conductor_events.messages import Message, PublishFailure, PublishResult
-from conductor_events.queues import (
+from conductor_events.backend import (
     Delivery,
     DeliveryHandle,
     QueueClient,
@@ -27,6 +25,8 @@ from conductor_events.queues import (
     SubscribeOptions,
     Subscription,
 )
+from conductor_events.config import QueueSettings
+from conductor_events.messages import Message, PublishFailure, PublishResult
 
 
 class MemorySettings(QueueSettings):

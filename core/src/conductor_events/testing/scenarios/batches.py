@@ -7,8 +7,8 @@ is a backend's own code and is checked here as the one-by-one path is elsewhere.
 
 from __future__ import annotations
 
+from conductor_events.backend import Delivery, DeliveryState, Subscription
 from conductor_events.errors import DeliveryStateError
-from conductor_events.queues import Delivery, DeliveryState, Subscription
 from conductor_events.testing.consume import (
     QUIET_WINDOW,
     describe_mismatch,

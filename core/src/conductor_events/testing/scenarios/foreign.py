@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
+from conductor_events.backend import Delivery, Subscription
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, Subscription
 from conductor_events.testing import requirements as needs
 from conductor_events.testing.consume import POLL, QUIET_WINDOW, describe_mismatch, expect_nothing
 from conductor_events.testing.harness import Harness

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from conductor_events.backend import Delivery, DeliveryState, Subscription
 from conductor_events.errors import DeliveryStateError
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, DeliveryState, Subscription
 from conductor_events.testing import requirements as needs
 from conductor_events.testing.consume import (
     POLL,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from conductor_events.backend import Delivery, Subscription
 from conductor_events.errors import MalformedSinkError
 from conductor_events.messages import Message
-from conductor_events.queues import Delivery, Subscription
 from conductor_events.testing import requirements as needs
 from conductor_events.testing.consume import (
     QUIET_WINDOW,
