@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 from conductor_events.testing.servers import free_port
+from conductor_events_handlers.testing.cli import run_cli
 from conductor_events_handlers.testing.conductor_double import ConductorDouble
-from tests.support.cli import run_cli
 
 from .conftest import ServiceFactory, complete_handler, write_handlers, write_properties
 

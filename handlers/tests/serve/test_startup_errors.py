@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.cli import run_cli
+from conductor_events_handlers.testing.cli import run_cli
 
 
 def test_no_handler_files(tmp_path: Path) -> None:

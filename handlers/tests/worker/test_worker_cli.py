@@ -11,10 +11,10 @@ from conductor_events.event_queues import EventQueues
 from conductor_events.testing.servers import free_port
 from conductor_events_handlers.client import ConductorClient
 from conductor_events_handlers.settings import ServerSettings
+from conductor_events_handlers.testing.cli import run_cli
 from conductor_events_handlers.testing.conductor_double import ConductorDouble
 from conductor_events_handlers.worker.metrics import WorkerMetrics
 from conductor_events_handlers.worker.runner import TaskWorker
-from tests.support.cli import run_cli
 
 from .conftest import FAST, eventually, publish_task, register, start
 
