@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import click
 
 from conductor_events.cli.app import App, config_options, pass_app
+from conductor_events_handlers.cli.service_options import run_until_stopped, service_options
 
-
-def _address(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[str, int] | None:
-    if value is None:
-        return None
-    from conductor_events_handlers.serve.http import parse_address
-
-    try:
-        return parse_address(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+if TYPE_CHECKING:
+    from conductor_events_handlers.serve.signals import ServiceSignals
 
 
 @click.command()
@@ -31,27 +22,12 @@ def _address(
     help="Handler file or directory of *.json files; repeat for several. "
     "Default: conductor.event-handlers.definitions.",
 )
-@click.option(
-    "--http",
-    metavar="[HOST:]PORT",
-    callback=_address,
-    help="Serve /health, /ready and /metrics here; the host defaults to 127.0.0.1.",
-)
-@click.option(
-    "--shutdown-timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="On SIGTERM or SIGINT, how long messages in hand may take to finish before they "
-    "are returned to their queue.",
-)
-@click.option(
-    "--require-conductor",
-    is_flag=True,
-    help="Exit with status 2 when the Conductor server cannot be used at start-up "
-    "(unreachable, credentials refused, wrong base path), instead of logging a warning and "
-    "going on (conductor.server.require-at-start).",
+@service_options(
+    shutdown_help="On SIGTERM or SIGINT, how long messages in hand may take to finish before "
+    "they are returned to their queue.",
+    require_conductor_help="Exit with status 2 when the Conductor server cannot be used at "
+    "start-up (unreachable, credentials refused, wrong base path), instead of logging a warning "
+    "and going on (conductor.server.require-at-start).",
 )
 @config_options
 @pass_app
@@ -73,17 +49,11 @@ def serve(
     At start, one request checks that Conductor answers and accepts the credentials; when it
     does not, a warning says why (or, with --require-conductor, the command exits 2)."""
     from conductor_events_handlers.serve.service import ServiceConfig, run_service
-    from conductor_events_handlers.serve.signals import ServiceSignals
 
     config = ServiceConfig(handler_paths, http, shutdown_timeout, require_conductor)
-    signals = ServiceSignals()
 
-    async def run() -> None:
+    async def run(signals: ServiceSignals) -> None:
         async with app.event_queues() as queues:
             await run_service(queues, config, signals)
 
-    signals.install()
-    try:
-        asyncio.run(run())
-    finally:
-        signals.restore()
+    run_until_stopped(run)

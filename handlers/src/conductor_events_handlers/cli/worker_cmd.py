@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import click
 
 from conductor_events.cli.app import App, config_options, pass_app
-from conductor_events_handlers.cli.serve_cmd import _address
+from conductor_events_handlers.cli.service_options import run_until_stopped, service_options
+
+if TYPE_CHECKING:
+    from conductor_events_handlers.serve.signals import ServiceSignals
 
 
 @click.command()
@@ -19,26 +22,12 @@ from conductor_events_handlers.cli.serve_cmd import _address
     help="Task type to poll; repeat for several. Default: conductor.event-worker.task-types "
     "(event_publish).",
 )
-@click.option(
-    "--http",
-    metavar="[HOST:]PORT",
-    callback=_address,
-    help="Serve /health, /ready and /metrics here; the host defaults to 127.0.0.1.",
-)
-@click.option(
-    "--shutdown-timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="On SIGTERM or SIGINT, how long tasks in hand may take to be published and updated; "
-    "the ones left are retried by Conductor after their response timeout.",
-)
-@click.option(
-    "--require-conductor",
-    is_flag=True,
-    help="Exit with status 2 when the Conductor server cannot be used at start-up, instead "
-    "of logging a warning and polling until it answers (conductor.server.require-at-start).",
+@service_options(
+    shutdown_help="On SIGTERM or SIGINT, how long tasks in hand may take to be published and "
+    "updated; the ones left are retried by Conductor after their response timeout.",
+    require_conductor_help="Exit with status 2 when the Conductor server cannot be used at "
+    "start-up, instead of logging a warning and polling until it answers "
+    "(conductor.server.require-at-start).",
 )
 @config_options
 @pass_app
@@ -60,18 +49,12 @@ def worker(
     A task is updated only after its publish is confirmed; a failed update is retried without
     publishing again. SIGTERM or SIGINT stops polling, finishes the tasks in hand
     (--shutdown-timeout) and exits 0; a second signal exits at once."""
-    from conductor_events_handlers.serve.signals import ServiceSignals
     from conductor_events_handlers.worker.service import WorkerConfig, run_worker
 
     config = WorkerConfig(task_types, http, shutdown_timeout, require_conductor)
-    signals = ServiceSignals()
 
-    async def run() -> None:
+    async def run(signals: ServiceSignals) -> None:
         async with app.event_queues() as queues:
             await run_worker(queues, config, signals)
 
-    signals.install()
-    try:
-        asyncio.run(run())
-    finally:
-        signals.restore()
+    run_until_stopped(run)
