@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import subprocess
-import sys
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +22,8 @@ from conductor_events.event_queues import EventQueues
 from conductor_events_handlers.client import ConductorClient
 from conductor_events_handlers.settings import ServerSettings
 from conductor_events_handlers.testing.cli import cli_env
+from conductor_events_handlers.testing.command_process import CommandProcess
+from conductor_events_handlers.testing.command_process import eventually as eventually
 from conductor_events_handlers.testing.conductor_double import ConductorDouble
 from conductor_events_handlers.worker.metrics import WorkerMetrics
 from conductor_events_handlers.worker.runner import TaskWorker, WorkerOptions
@@ -118,83 +115,14 @@ def run_worker(double: ConductorDouble) -> WorkerFactory:
     return run
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def publish_task(double: ConductorDouble, workflow_id: str) -> dict[str, Any]:
     return double.task(workflow_id, "publish")
 
 
-class WorkerProcess:
+class WorkerProcess(CommandProcess):
     """One ``conductor-events worker`` process; its JSON log lines go to a file."""
 
-    def __init__(self, args: Sequence[str], cwd: Path, log: Path, env: dict[str, str]) -> None:
-        self.log_path = log
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "conductor_events",
-                "--log-level",
-                "info",
-                "--log-format",
-                "json",
-                "worker",
-                *args,
-            ],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
-
-    def logged(self, event: str) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_bytes().splitlines():
-            with contextlib.suppress(ValueError):
-                line = json.loads(raw)
-                if line.get("event") == event:
-                    lines.append(line)
-        return lines
-
-    async def wait_logged(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
-        def check() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}: {self.text()}")
-            return bool(self.logged(event))
-
-        await eventually(check, timeout, f"log line {event}")
-        return self.logged(event)[0]
-
-    async def wait_exit(self, timeout: float = 30.0) -> int:
-        await eventually(lambda: self.proc.poll() is not None, timeout, "the worker to exit")
-        self._log.close()
-        return self.proc.returncode
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def get(self, path: str) -> tuple[int, str]:
-        """A GET to the worker's HTTP endpoint (blocking; call with asyncio.to_thread)."""
-        port = int(self.logged("serve.http.listening")[0]["port"])
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log.close()
+    command = "worker"
 
 
 WorkerProcessFactory = Callable[..., WorkerProcess]
